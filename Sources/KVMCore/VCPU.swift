@@ -1,0 +1,103 @@
+// The vCPU handle: KVM_RUN with typed exits, and a kicker that other threads use to bring the vCPU
+// out of a blocking KVM_RUN promptly (immediate_exit + a thread-directed signal).
+import CKVM
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// One virtual CPU. Owned and driven by one thread at a time (its vCPU thread): `run()` and the state
+/// accessors are not meant to be called concurrently. Use `kicker` from other threads.
+public final class VCPU: @unchecked Sendable {
+    // @unchecked: the fd and run page are immutable references; calls that read or write the run page
+    // are documented as owner-thread only, and the only cross-thread path (`kicker`) is atomic.
+    public let id: UInt32
+    let fd: FileDescriptor
+    let runPage: VCPURunPage
+    /// Lets any thread interrupt this vCPU's KVM_RUN.
+    public let kicker: VCPUKicker
+
+    init(fd: FileDescriptor, id: UInt32, mmapSize: Int) throws(KVMError) {
+        self.fd = fd
+        self.id = id
+        runPage = try VCPURunPage(fd: fd, size: mmapSize)
+        kicker = VCPUKicker(runPage: runPage)
+    }
+
+    deinit { try? fd.close() }
+
+    /// Enters the guest until the next exit. EINTR (a kick or any signal) is `.interrupted`, not an
+    /// error; `immediate_exit` is cleared then, so the caller checks its own stop/pause flag (set
+    /// before kicking) and calls `run()` again.
+    public func run() throws(KVMError) -> VCPUExit {
+        kicker.bindCurrentThread()
+        let r = ckvm_ioctl_none(fd.rawValue, CKVM_RUN)
+        if r < 0 {
+            let e = Errno(rawValue: -r)
+            if e == .interrupted || e == .resourceTemporarilyUnavailable {
+                runPage.setImmediateExit(false)
+                return .interrupted
+            }
+            throw KVMError.system(.run, errno: e)
+        }
+        return try unsafe parseExit(runPage.pointer, mapSize: runPage.size)
+    }
+
+    /// Answers an `.ioIn` exit: each of the `count` elements gets the low `size` bytes of `value`.
+    public func completeIOIn(_ value: UInt32) {
+        let io = unsafe runPage.pointer.pointee.io
+        runPage.writeIOData(UInt64(value), size: Int(io.size), count: Int(io.count))
+    }
+
+    /// Answers an `.ioIn` string exit with raw bytes (truncated to size × count).
+    public func completeIOIn(bytes: [UInt8]) { runPage.writeIOBytes(bytes) }
+
+    /// All bytes of the last `.ioOut` exit (size × count), for string I/O.
+    public func ioOutBytes() -> [UInt8] { runPage.readIOBytes() }
+
+    /// Answers an `.mmioRead` exit with the low `length` bytes of `value`.
+    public func completeMMIORead(_ value: UInt64) { runPage.writeMMIOData(value) }
+
+    /// Requests an exit as soon as the guest can take an interrupt (KVM_EXIT_IRQ_WINDOW_OPEN).
+    public func requestInterruptWindow(_ on: Bool) {
+        unsafe runPage.pointer.pointee.request_interrupt_window = on ? 1 : 0
+    }
+
+    /// Whether the vCPU could take an injected interrupt at the last exit.
+    public var readyForInterruptInjection: Bool { unsafe runPage.pointer.pointee.ready_for_interrupt_injection != 0 }
+}
+
+/// Brings a vCPU out of KVM_RUN from another thread. Protocol: set your own stop/pause flag first,
+/// then `kick()`; the vCPU thread sees `.interrupted` and reads the flag. A kick that lands just
+/// before KVM_RUN is not lost: `immediate_exit` makes the next KVM_RUN return at once.
+public final class VCPUKicker: Sendable {
+    /// The signal used for kicks (SIGRTMIN). Its handler is a no-op installed once per process.
+    public static let signal: Int32 = ckvm_sigrtmin()
+    private static let installed: Result<Void, KVMError> = {
+        let r = ckvm_install_kick_handler(ckvm_sigrtmin())
+        return r == 0 ? .success(()) : .failure(.system(.installSignalHandler, errno: Errno(rawValue: -r)))
+    }()
+
+    private let runPage: VCPURunPage
+    private let thread = Mutex<pthread_t?>(nil)
+
+    init(runPage: VCPURunPage) { self.runPage = runPage }
+
+    func bindCurrentThread() {
+        let me = pthread_self()
+        thread.withLock { t in if t != me { t = me } }
+    }
+
+    /// Installs the kick signal handler; done automatically by the first `kick()`, but a VMM calls it
+    /// before starting vCPU threads so a kick can never meet the default action (process exit).
+    public static func prepare() throws(KVMError) { try installed.get() }
+
+    /// Interrupts the vCPU's current or next KVM_RUN.
+    public func kick() throws(KVMError) {
+        try VCPUKicker.prepare()
+        runPage.setImmediateExit(true)
+        guard let t = thread.withLock({ $0 }) else { return } // never ran: immediate_exit suffices
+        let r = ckvm_kick_thread(UInt(t), VCPUKicker.signal)
+        // ESRCH: the thread has ended, so it is not in KVM_RUN either.
+        if r < 0 && r != -ESRCH { throw KVMError.system(.kick, errno: Errno(rawValue: -r)) }
+    }
+}

@@ -1,0 +1,68 @@
+// What a machine is made of, as plain values: validated by MicroVM before anything is built.
+import BootLoader
+import GuestMemory
+import KVMCore
+import Logging
+
+/// A guest image and how to enter it.
+public enum BootImage: Sendable {
+    /// A static ELF executable: ELF64 is entered in 64-bit long mode, ELF32 in 32-bit protected mode.
+    case elf(bytes: [UInt8])
+    /// A raw image copied to `loadAddress` and entered there in `mode`.
+    case flat(bytes: [UInt8], loadAddress: GuestAddress, mode: X86EntryState.Mode)
+
+    /// Chooses by content: an ELF magic means ELF, anything else is a flat binary.
+    public static func detect(_ bytes: [UInt8], loadAddress: GuestAddress? = nil, mode: X86EntryState.Mode? = nil) -> BootImage {
+        if bytes.count >= 4, bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46 {
+            return .elf(bytes: bytes)
+        }
+        let m = mode ?? .long64
+        let defaultAddress = m == .real ? FlatX86Layout.realModeLoadAddress : FlatX86Layout.imageLoadAddress
+        return .flat(bytes: bytes, loadAddress: loadAddress ?? defaultAddress, mode: m)
+    }
+}
+
+public struct MachineConfiguration: Sendable {
+    /// Guest RAM in bytes (a multiple of 4 KiB, at least 1 MiB).
+    public var memorySize: UInt64
+    /// Number of vCPUs (1...maxVCPUs). For simple guests every vCPU starts at the image's entry with
+    /// rdi = its index; a vCPU that halts is done, and the VM ends when all have halted.
+    public var vcpuCount: Int
+    public var image: BootImage
+    /// Receives every byte the guest writes to COM1.
+    public var serialSink: SerialSink
+    public var logger: Logger
+
+    public init(memorySize: UInt64 = 128 << 20, vcpuCount: Int = 1, image: BootImage,
+                serialSink: @escaping SerialSink, logger: Logger = Logger(label: "vmm")) {
+        self.memorySize = memorySize
+        self.vcpuCount = vcpuCount
+        self.image = image
+        self.serialSink = serialSink
+        self.logger = logger
+    }
+}
+
+/// Why building or running a machine failed.
+public enum MachineError: Error, Sendable, CustomStringConvertible {
+    /// A configuration value is out of range: names the field and what was expected.
+    case invalidConfiguration(field: String, expected: String)
+    case kvm(KVMError)
+    case memory(GuestMemoryError)
+    case image(ImageLoadError)
+    case setup(FlatX86SetupError)
+    case bus(BusError)
+    case thread(name: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfiguration(field, expected): "\(field): expected \(expected)"
+        case let .kvm(e): "\(e)"
+        case let .memory(e): "guest memory: \(e)"
+        case let .image(e): "guest image: \(e)"
+        case let .setup(e): "vCPU entry setup: \(e)"
+        case let .bus(e): "device bus: \(e)"
+        case let .thread(name, errno): "cannot start thread \(name): errno \(errno)"
+        }
+    }
+}

@@ -1,0 +1,210 @@
+// A whole virtual machine: memory, vCPUs on their own threads, the port-I/O and MMIO buses, and the
+// lifecycle. Built top to bottom in `init` (memory, image, vCPUs, devices), started by `run()`.
+import BootLoader
+import GuestMemory
+import KVMCore
+import Logging
+import Synchronization
+
+public final class MicroVM: Sendable {
+    /// Where KVM puts its real-mode TSS on Intel (three pages just below the BIOS area, outside RAM).
+    static let kvmTSSAddress = GuestAddress(0xFFFB_D000)
+
+    public let configuration: MachineConfiguration
+    public let kvm: KVM
+    public let vm: VirtualMachine
+    public let memory: GuestMemoryMap
+    public let vcpus: [VCPU]
+    public let portBus: AddressBus
+    public let mmioBus: AddressBus
+    let entry: X86EntryState
+    let logger: Logger
+
+    private let exitReason = Mutex<MachineExit?>(nil)
+    private let haltedCount = Atomic<Int>(0)
+
+    public convenience init(configuration: MachineConfiguration) throws(MachineError) {
+        try self.init(configuration: configuration, extraPortDevices: [], mmioDevices: [])
+    }
+
+    /// Builds the machine. `extraPortDevices` / `mmioDevices` let embedders and tests add devices.
+    public init(configuration c: MachineConfiguration, extraPortDevices: [AddressBus.Entry],
+                mmioDevices: [AddressBus.Entry]) throws(MachineError) {
+        configuration = c
+        logger = c.logger
+        guard c.memorySize >= FlatX86Layout.minimumRAM, c.memorySize % 4096 == 0 else {
+            throw .invalidConfiguration(field: "memory", expected: "a multiple of 4 KiB, at least 1 MiB (got \(c.memorySize) bytes)")
+        }
+        do {
+            kvm = try KVM()
+            let maxVCPUs = Int(max(try kvm.checkExtension(.maxVCPUs), 1))
+            guard (1...maxVCPUs).contains(c.vcpuCount) else {
+                throw MachineError.invalidConfiguration(field: "cpus", expected: "1...\(maxVCPUs) (got \(c.vcpuCount))")
+            }
+            vm = try kvm.createVM()
+            try vm.setTSSAddress(Self.kvmTSSAddress)
+        } catch let e as MachineError { throw e } catch let e as KVMError { throw .kvm(e) } catch { throw .kvm(.invalidArgument(.createVM, "\(error)")) }
+
+        // Memory: anonymous RAM from 0 (split around the 32-bit MMIO hole when large), one slot each.
+        do { memory = try GuestMemoryMap.anonymous(size: c.memorySize) } catch { throw .memory(error) }
+        do {
+            for (slot, region) in memory.regions.enumerated() { try vm.mapMemory(slot: UInt32(slot), region: region) }
+        } catch { throw .kvm(error) }
+
+        // Image and entry state.
+        entry = try Self.load(c.image, into: memory)
+
+        // vCPUs: CPUID from what KVM supports (long mode needs LM visible), APIC id per vCPU.
+        do {
+            let supported = try kvm.supportedCPUID()
+            var list: [VCPU] = []
+            for index in 0..<c.vcpuCount {
+                let vcpu = try vm.createVCPU(id: UInt32(index))
+                try vcpu.setCPUID(Self.cpuid(supported, apicID: UInt32(index)))
+                try X86VCPUSetup.apply(entry, to: vcpu, index: index)
+                list.append(vcpu)
+            }
+            vcpus = list
+            try VCPUKicker.prepare()
+        } catch { throw .kvm(error) }
+
+        // Devices. The closures capture a weak reference: devices must not keep the machine alive.
+        let exitBox = WeakMachine()
+        let serial = SerialPort(sink: c.serialSink)
+        let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
+        let portEntries = [
+            AddressBus.Entry(name: "serial0", base: UInt64(SerialPort.com1Base), length: SerialPort.registerCount, device: serial),
+            AddressBus.Entry(name: "debug-exit", base: UInt64(DebugExitDevice.defaultPort), length: 1, device: debugExit),
+        ] + extraPortDevices
+        do {
+            portBus = try AddressBus(kind: "pio", entries: portEntries, logger: c.logger)
+            mmioBus = try AddressBus(kind: "mmio", entries: mmioDevices, logger: c.logger)
+        } catch { throw .bus(error) }
+        exitBox.machine = self
+    }
+
+    static func load(_ image: BootImage, into memory: GuestMemoryMap) throws(MachineError) -> X86EntryState {
+        do {
+            switch image {
+            case let .elf(bytes):
+                let loaded = try ELFLoader.load(bytes, into: memory)
+                let mode: X86EntryState.Mode = loaded.elfClass == .elf64 ? .long64 : .protected32
+                return try FlatX86Setup.prepare(memory, mode: mode, entry: loaded.entry)
+            case let .flat(bytes, address, mode):
+                _ = try FlatBinaryLoader.load(bytes, at: address, into: memory)
+                return try FlatX86Setup.prepare(memory, mode: mode, entry: address)
+            }
+        } catch let e as ImageLoadError { throw .image(e) } catch let e as FlatX86SetupError { throw .setup(e) } catch {
+            throw .invalidConfiguration(field: "kernel", expected: "a loadable image (\(error))")
+        }
+    }
+
+    /// KVM's supported CPUID with this vCPU's APIC id in leaf 1 (EBX[31:24]) and leaf 0xB (EDX).
+    static func cpuid(_ supported: CPUIDTable, apicID: UInt32) -> CPUIDTable {
+        var table = supported
+        for i in table.entries.indices {
+            switch table.entries[i].function {
+            case 1: table.entries[i].ebx = (table.entries[i].ebx & 0x00FF_FFFF) | (apicID << 24)
+            case 0xB, 0x1F: table.entries[i].edx = apicID
+            default: break
+            }
+        }
+        return table
+    }
+
+    // MARK: running
+
+    /// Runs every vCPU on its own thread until the machine ends; returns how it ended.
+    public func run() throws(MachineError) -> MachineExit {
+        var threads: [VCPUThread] = []
+        for (index, vcpu) in vcpus.enumerated() {
+            let thread = VCPUThread(name: "vcpu\(index)") { [self] in runLoop(vcpu, index: index) }
+            let r = thread.start()
+            if r != 0 {
+                requestStop(.stopped(reason: "could not start vcpu\(index)"))
+                threads.forEach { $0.join() }
+                throw .thread(name: thread.name, errno: r)
+            }
+            threads.append(thread)
+        }
+        for t in threads { t.join() }
+        return exitReason.withLock { $0 } ?? .stopped(reason: "no exit reason recorded")
+    }
+
+    /// Ends the machine from any thread (a device, a signal handler thread, the API). The first
+    /// reason wins; every vCPU is kicked out of KVM_RUN.
+    public func requestStop(_ reason: MachineExit) {
+        let first = exitReason.withLock { current in
+            if current == nil { current = reason; return true }
+            return false
+        }
+        guard first else { return }
+        for vcpu in vcpus {
+            do { try vcpu.kicker.kick() } catch { logger.error("cannot kick vcpu\(vcpu.id): \(error)") }
+        }
+    }
+
+    var isStopping: Bool { exitReason.withLock { $0 != nil } }
+
+    private func runLoop(_ vcpu: VCPU, index: Int) {
+        while !isStopping {
+            let exit: VCPUExit
+            do { exit = try vcpu.run() } catch {
+                requestStop(.guestError(diagnosis: "vcpu\(index): \(error)"))
+                return
+            }
+            switch exit {
+            case let .ioOut(port, size, count, value):
+                if count == 1 {
+                    portBus.write(UInt64(port), size: Int(size), value: UInt64(value))
+                } else {
+                    let bytes = vcpu.ioOutBytes()
+                    for element in stride(from: 0, to: bytes.count, by: Int(size)) {
+                        var v: UInt64 = 0
+                        for b in 0..<Int(size) where element + b < bytes.count { v |= UInt64(bytes[element + b]) << (8 * UInt64(b)) }
+                        portBus.write(UInt64(port), size: Int(size), value: v)
+                    }
+                }
+            case let .ioIn(port, size, count):
+                if count == 1 {
+                    vcpu.completeIOIn(UInt32(truncatingIfNeeded: portBus.read(UInt64(port), size: Int(size))))
+                } else {
+                    var bytes: [UInt8] = []
+                    for _ in 0..<count {
+                        let v = portBus.read(UInt64(port), size: Int(size))
+                        for b in 0..<Int(size) { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(b)))) }
+                    }
+                    vcpu.completeIOIn(bytes: bytes)
+                }
+            case let .mmioWrite(address, length, value):
+                mmioBus.write(address.raw, size: Int(length), value: value)
+            case let .mmioRead(address, length):
+                vcpu.completeMMIORead(mmioBus.read(address.raw, size: Int(length)))
+            case .hlt:
+                // Without an interrupt controller nothing can wake a halted vCPU: it is done.
+                if haltedCount.add(1, ordering: .acquiringAndReleasing).newValue == vcpus.count {
+                    requestStop(.halted)
+                }
+                return
+            case .interrupted, .irqWindowOpen:
+                continue
+            case let .systemEvent(event, _):
+                switch event {
+                case .shutdown: requestStop(.poweredOff)
+                case .reset: requestStop(.reset)
+                default: requestStop(.guestError(diagnosis: diagnose(vcpu, index: index, exit: exit)))
+                }
+                return
+            case .shutdown, .internalError, .failEntry, .unknown, .debug, .exception:
+                requestStop(.guestError(diagnosis: diagnose(vcpu, index: index, exit: exit)))
+                return
+            }
+        }
+    }
+}
+
+/// A weak back-reference from devices to the machine, set once construction has finished.
+final class WeakMachine: @unchecked Sendable {
+    // @unchecked: written once during MicroVM.init, before any vCPU thread exists; read afterwards.
+    weak var machine: MicroVM?
+}

@@ -1,0 +1,120 @@
+// `vmm run`: boot a guest image, copy its serial output to stdout, exit with the guest's status.
+import ArgumentParser
+import BootLoader
+import Glibc
+import GuestMemory
+import Logging
+import Machine
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a guest image.",
+        discussion: """
+        The image is a static ELF (ELF64 entered in long mode, ELF32 in protected mode) or a flat \
+        binary. COM1 output goes to stdout. Exit status: 0 when the guest powers off or every vCPU \
+        halts; (v << 1) | 1 when it writes v to the debug-exit port 0xf4 (as QEMU's isa-debug-exit); \
+        2 when the guest dies (triple fault, KVM internal error: a one-line diagnosis goes to stderr); \
+        3 when stopped by SIGINT/SIGTERM; 1 when the VMM itself fails; 64 for bad arguments.
+        """
+    )
+
+    @Option(name: .long, help: "Guest image: static ELF or flat binary.")
+    var kernel: String
+
+    @Option(name: .long, help: "Guest RAM in MiB (at least 1).")
+    var memory: UInt64 = 128
+
+    @Option(name: .long, help: "Number of vCPUs.")
+    var cpus: Int = 1
+
+    @Option(name: .long, help: "Entry mode for flat binaries: real, protected32 or long64.")
+    var entryMode: String?
+
+    @Option(name: .long, help: "Load address of a flat binary (hex with 0x, or decimal).")
+    var loadAddress: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "warning"
+
+    func validate() throws {
+        guard memory >= 1, memory <= (1 << 20) else {
+            throw ValidationError("--memory: expected MiB between 1 and 1048576, got \(memory)")
+        }
+        guard cpus >= 1, cpus <= 255 else { throw ValidationError("--cpus: expected 1...255, got \(cpus)") }
+        if let entryMode, X86EntryState.Mode(rawValue: entryMode) == nil {
+            throw ValidationError("--entry-mode: expected real, protected32 or long64, got '\(entryMode)'")
+        }
+        if let loadAddress, parseAddress(loadAddress) == nil {
+            throw ValidationError("--load-address: expected a hex (0x...) or decimal address, got '\(loadAddress)'")
+        }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
+    func run() throws {
+        let bytes: [UInt8]
+        do { bytes = try readFile(kernel) } catch {
+            throw ValidationError("--kernel: cannot read '\(kernel)': \(error)")
+        }
+        let image = BootImage.detect(bytes, loadAddress: loadAddress.flatMap(parseAddress).map(GuestAddress.init),
+                                     mode: entryMode.flatMap(X86EntryState.Mode.init(rawValue:)))
+        var logger = Logger(label: "vmm")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        let config = MachineConfiguration(memorySize: memory << 20, vcpuCount: cpus, image: image,
+                                          serialSink: { byte in writeStdout(byte) }, logger: logger)
+        let exit: MachineExit
+        do {
+            let machine = try MicroVM(configuration: config)
+            StopSignals.install { [weak machine] name in machine?.requestStop(.stopped(reason: name)) }
+            exit = try machine.run()
+        } catch {
+            printError("vmm: \(error)")
+            throw ExitCode(1)
+        }
+        switch exit {
+        case .guestError, .stopped: printError("vmm: \(exit)")
+        default: break
+        }
+        throw ExitCode(exit.processStatus)
+    }
+}
+
+func parseAddress(_ text: String) -> UInt64? {
+    if text.hasPrefix("0x") || text.hasPrefix("0X") { return UInt64(text.dropFirst(2), radix: 16) }
+    return UInt64(text)
+}
+
+/// Reads a whole file without Foundation (the binary stays small).
+func readFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileError(message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FileError(message: String(cString: strerror(errno)))
+        }
+        if n == 0 { return result }
+        result.append(contentsOf: chunk[0..<n])
+    }
+}
+
+struct FileError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+func writeStdout(_ byte: UInt8) {
+    var b = byte
+    while write(STDOUT_FILENO, &b, 1) < 0 && errno == EINTR {}
+}
+
+func printError(_ line: String) {
+    let text = Array((line + "\n").utf8)
+    text.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}

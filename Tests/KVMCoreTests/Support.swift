@@ -1,0 +1,179 @@
+// Shared helpers for the KVMCore tests: a small VM builder over real /dev/kvm, entry-state loading
+// (copied from Machine's internal X86VCPUSetup), exit scripting and vCPU threads.
+import BootLoader
+import Foundation
+import GuestMemory
+import KVMCore
+import Synchronization
+import Testing
+import TestSupport
+
+/// The gate every test here uses: run only where /dev/kvm opens read-write, and say why otherwise.
+enum KVMGate {
+    static let available: Bool = {
+        if !KVMAvailability.available {
+            print("KVMCoreTests skipped: \(KVMAvailability.reason)")
+        }
+        return KVMAvailability.available
+    }()
+    static let reason: Comment = "needs /dev/kvm (read-write)"
+}
+
+/// Where the simple guests' RAM lives: one slot from 0 (tables, stack, real-mode area, image at 1 MiB).
+enum TestLayout {
+    static let lowRAMSize: UInt64 = 0x20_0000   // 2 MiB: 0 .. 0x1FFFFF
+    static let serialPort: UInt16 = 0x3F8
+    static let debugExitPort: UInt16 = 0xF4
+}
+
+/// A VM with RAM from guest-physical 0 mapped as slot 0 and the FlatX86Setup tables written.
+final class TestVM: @unchecked Sendable {
+    // @unchecked: used by one test at a time; vCPUs are handed to threads explicitly.
+    let kvm: KVM
+    let vm: VirtualMachine
+    let memory: GuestMemoryMap
+    let supportedCPUID: CPUIDTable
+
+    init(ramSize: UInt64 = TestLayout.lowRAMSize, ramFlags: MemorySlotFlags = [], irqchip: Bool = false) throws {
+        kvm = try KVM()
+        vm = try kvm.createVM()
+        if irqchip { try vm.createIRQChip() }
+        // Needed on Intel for real mode / unrestricted guests; harmless on AMD. Both lie above RAM.
+        try vm.setTSSAddress(GuestAddress(0xFFFB_D000))
+        let ram = try GuestRegion.anonymous(at: GuestAddress(0), size: ramSize)
+        memory = try GuestMemoryMap(regions: [ram])
+        try vm.mapMemory(slot: 0, region: ram, flags: ramFlags)
+        try FlatX86Setup.writeTables(into: memory)
+        supportedCPUID = try kvm.supportedCPUID()
+    }
+
+    /// Loads a built guest's flat binary at its documented address.
+    func load(_ program: GuestProgram) throws -> X86EntryState.Mode {
+        let bytes = try GuestPrograms.flatBytes(program)
+        switch program {
+        case .helloReal:
+            try memory.write(bytes, at: FlatX86Layout.realModeLoadAddress)
+            return .real
+        case .helloProt32:
+            try memory.write(bytes, at: FlatX86Layout.imageLoadAddress)
+            return .protected32
+        default:
+            try memory.write(bytes, at: FlatX86Layout.imageLoadAddress)
+            return .long64
+        }
+    }
+
+    /// Creates vCPU `id` with KVM's supported CPUID (APIC id = `id`) and the entry state of `mode`.
+    func makeVCPU(id: UInt32, mode: X86EntryState.Mode, index: Int? = nil) throws -> VCPU {
+        let entry: GuestAddress = mode == .real ? FlatX86Layout.realModeLoadAddress : FlatX86Layout.imageLoadAddress
+        return try makeVCPU(id: id, state: FlatX86Setup.entryState(mode: mode, entry: entry), index: index)
+    }
+
+    func makeVCPU(id: UInt32, state: X86EntryState, index: Int? = nil) throws -> VCPU {
+        let vcpu = try vm.createVCPU(id: id)
+        try vcpu.setCPUID(TestVM.cpuid(supportedCPUID, apicID: id))
+        try EntrySetup.apply(state, to: vcpu, index: index ?? Int(id))
+        return vcpu
+    }
+
+    /// Builds, loads and sets up one vCPU for `program`.
+    static func forProgram(_ program: GuestProgram, ramSize: UInt64 = TestLayout.lowRAMSize) throws -> (TestVM, VCPU) {
+        let machine = try TestVM(ramSize: ramSize)
+        let mode = try machine.load(program)
+        return (machine, try machine.makeVCPU(id: 0, mode: mode))
+    }
+
+    /// KVM's supported CPUID with the APIC id in leaf 1 EBX[31:24] and leaves 0xB/0x1F EDX
+    /// (as Machine's MicroVM does).
+    static func cpuid(_ supported: CPUIDTable, apicID: UInt32) -> CPUIDTable {
+        var table = supported
+        for i in table.entries.indices {
+            switch table.entries[i].function {
+            case 1: table.entries[i].ebx = (table.entries[i].ebx & 0x00FF_FFFF) | (apicID << 24)
+            case 0xB, 0x1F: table.entries[i].edx = apicID
+            default: break
+            }
+        }
+        return table
+    }
+}
+
+/// Copy of Machine's internal X86VCPUSetup: entry state → KVM registers.
+enum EntrySetup {
+    static func segment(_ s: X86Segment) -> Segment {
+        Segment(base: s.base, limit: s.limit, selector: s.selector, type: s.type, present: s.present,
+                dpl: s.dpl, db: s.db, s: s.s, l: s.l, g: s.g, unusable: s.unusable)
+    }
+
+    static func apply(_ state: X86EntryState, to vcpu: VCPU, index: Int) throws {
+        var sregs = try vcpu.specialRegisters()
+        sregs.cs = segment(state.cs); sregs.ds = segment(state.ds); sregs.es = segment(state.es)
+        sregs.fs = segment(state.fs); sregs.gs = segment(state.gs); sregs.ss = segment(state.ss)
+        sregs.tr = segment(state.tr); sregs.ldt = segment(state.ldt)
+        sregs.gdt = DescriptorTable(base: state.gdt.base.raw, limit: state.gdt.limit)
+        sregs.idt = DescriptorTable(base: state.idt.base.raw, limit: state.idt.limit)
+        sregs.cr0 = state.cr0; sregs.cr3 = state.cr3; sregs.cr4 = state.cr4; sregs.efer = state.efer
+        try vcpu.setSpecialRegisters(sregs)
+
+        var regs = Registers()
+        regs.rip = state.rip; regs.rsp = state.rsp; regs.rflags = state.rflags
+        regs.rsi = state.rsi; regs.rbx = state.rbx; regs.rax = state.rax
+        regs.rdi = UInt64(index)
+        try vcpu.setRegisters(regs)
+        try vcpu.setFPU(FPUState())
+    }
+}
+
+struct UnexpectedExit: Error, CustomStringConvertible {
+    let exit: VCPUExit
+    let context: String
+    var description: String { "unexpected exit \(exit) (\(exit.name)) \(context)" }
+}
+
+/// What a simple serial guest did: bytes written to 0x3f8 and the first debug-exit (0xf4) write.
+struct SerialRun {
+    var serial: [UInt8] = []
+    var debugExit: (size: UInt8, value: UInt32)?
+    var text: String { String(decoding: serial, as: UTF8.self) }
+}
+
+extension VCPU {
+    /// Runs until the guest writes to port 0xf4, collecting 1-byte 0x3f8 writes. Any other exit
+    /// fails; `maxExits` bounds the loop.
+    func runSerialGuest(maxExits: Int = 1000) throws -> SerialRun {
+        var result = SerialRun()
+        for _ in 0..<maxExits {
+            let exit = try run()
+            switch exit {
+            case let .ioOut(port, size, count, value) where port == TestLayout.serialPort && size == 1 && count == 1:
+                result.serial.append(UInt8(truncatingIfNeeded: value))
+            case let .ioOut(port, size, count, value) where port == TestLayout.debugExitPort && count == 1:
+                result.debugExit = (size, value)
+                return result
+            default:
+                throw UnexpectedExit(exit: exit, context: "after serial output \(result.text.debugDescription)")
+            }
+        }
+        throw UnexpectedExit(exit: .unknown(reason: 0, hardwareReason: 0), context: "more than \(maxExits) exits")
+    }
+}
+
+/// Runs `body` on a dedicated, named thread (vCPU loops block in KVM_RUN: never on the
+/// concurrency pool) and returns its result.
+func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    let result: Result<T, any Error> = await withCheckedContinuation { continuation in
+        let thread = Thread {
+            continuation.resume(returning: Result { try body() })
+        }
+        thread.name = name
+        thread.start()
+    }
+    return try result.get()
+}
+
+/// Monotonic seconds.
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}

@@ -1,0 +1,79 @@
+// Bus and legacy devices without KVM: offsets, unmapped accesses, UART register semantics.
+import Machine
+import Synchronization
+import Testing
+
+@Suite struct AddressBusTests {
+    @Test func devicesSeeOffsetsIntoTheirOwnRange() throws {
+        let a = RecordingDevice(), b = RecordingDevice()
+        let bus = try AddressBus(kind: "pio", entries: [
+            .init(name: "b", base: 0x100, length: 0x10, device: b),
+            .init(name: "a", base: 0x10, length: 8, device: a),
+        ])
+        bus.write(0x17, size: 1, value: 0xAB)
+        bus.write(0x10F, size: 2, value: 0x1234)
+        #expect(a.writes == [.init(offset: 7, size: 1, value: 0xAB)])
+        #expect(b.writes == [.init(offset: 0xF, size: 2, value: 0x1234)])
+    }
+
+    @Test func unmappedReadsAreAllOnesAndWritesAreIgnored() throws {
+        let a = RecordingDevice()
+        let bus = try AddressBus(kind: "mmio", entries: [.init(name: "a", base: 0x1000, length: 0x1000, device: a)])
+        #expect(bus.read(0xFFF, size: 1) == 0xFF)
+        #expect(bus.read(0x2000, size: 2) == 0xFFFF)
+        #expect(bus.read(0x2000, size: 4) == 0xFFFF_FFFF)
+        #expect(bus.read(UInt64.max, size: 8) == UInt64.max)
+        bus.write(0x2000, size: 4, value: 1)
+        #expect(a.writes.isEmpty)
+    }
+
+    @Test func overlappingOrEmptyRangesAreRefused() {
+        let d = RecordingDevice()
+        #expect(throws: BusError.overlap("a", "b")) {
+            try AddressBus(kind: "pio", entries: [.init(name: "a", base: 0, length: 0x10, device: d),
+                                                  .init(name: "b", base: 0xF, length: 1, device: d)])
+        }
+        #expect(throws: BusError.emptyRange(name: "z")) {
+            try AddressBus(kind: "pio", entries: [.init(name: "z", base: 5, length: 0, device: d)])
+        }
+        #expect(throws: BusError.emptyRange(name: "w")) {
+            try AddressBus(kind: "mmio", entries: [.init(name: "w", base: UInt64.max, length: 2, device: d)])
+        }
+    }
+}
+
+@Suite struct SerialPortTests {
+    final class Sink: Sendable {
+        let bytes = Mutex<[UInt8]>([])
+    }
+
+    @Test func transmitterIsAlwaysReadyAndBytesReachTheSink() {
+        let sink = Sink()
+        let uart = SerialPort { b in sink.bytes.withLock { $0.append(b) } }
+        #expect(uart.read(offset: 5, size: 1) & 0x60 == 0x60)
+        for b in "ok".utf8 { uart.write(offset: 0, size: 1, value: UInt64(b)) }
+        #expect(sink.bytes.withLock { $0 } == Array("ok".utf8))
+    }
+
+    @Test func divisorLatchDoesNotTransmit() {
+        let sink = Sink()
+        let uart = SerialPort { b in sink.bytes.withLock { $0.append(b) } }
+        uart.write(offset: 3, size: 1, value: 0x80)     // DLAB on
+        uart.write(offset: 0, size: 1, value: 0x01)     // divisor low
+        uart.write(offset: 1, size: 1, value: 0x00)     // divisor high
+        #expect(uart.read(offset: 0, size: 1) == 0x01)
+        uart.write(offset: 3, size: 1, value: 0x03)     // 8N1, DLAB off
+        #expect(sink.bytes.withLock { $0 }.isEmpty)
+        #expect(uart.read(offset: 3, size: 1) == 0x03)
+    }
+
+    @Test func loopbackKeepsBytesOnChipAndScratchRoundTrips() {
+        let sink = Sink()
+        let uart = SerialPort { b in sink.bytes.withLock { $0.append(b) } }
+        uart.write(offset: 4, size: 1, value: 0x10)     // MCR loopback
+        uart.write(offset: 0, size: 1, value: 0x41)
+        #expect(sink.bytes.withLock { $0 }.isEmpty)
+        uart.write(offset: 7, size: 1, value: 0x5A)
+        #expect(uart.read(offset: 7, size: 1) == 0x5A)
+    }
+}

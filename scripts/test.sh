@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs dependencies and runs the whole test suite. KVM tests need read-write /dev/kvm; without it
+# they are skipped with a printed reason (the skip count is part of swift test's summary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/opt/swift/usr/bin:$PATH"
+scripts/install-deps.sh
+if [[ -r /dev/kvm && -w /dev/kvm ]]; then echo "/dev/kvm: available"; else echo "/dev/kvm: NOT available: KVM tests will be skipped"; fi
+swift build --build-tests
+swift test --skip-build "$@"
