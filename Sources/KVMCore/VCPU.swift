@@ -15,15 +15,25 @@ public final class VCPU: @unchecked Sendable {
     let runPage: VCPURunPage
     /// Lets any thread interrupt this vCPU's KVM_RUN.
     public let kicker: VCPUKicker
+    /// The kernel VM lives as long as any of its vCPU fds: so must the VM object, whose slot table
+    /// keeps guest RAM mapped. Without this, dropping the VM while a vCPU remains unmaps memory that
+    /// KVM still maps into the guest.
+    let vm: VirtualMachine
 
-    init(fd: FileDescriptor, id: UInt32, mmapSize: Int) throws(KVMError) {
+    init(fd: FileDescriptor, id: UInt32, mmapSize: Int, vm: VirtualMachine) throws(KVMError) {
         self.fd = fd
         self.id = id
+        self.vm = vm
         runPage = try VCPURunPage(fd: fd, size: mmapSize)
         kicker = VCPUKicker(runPage: runPage)
     }
 
     deinit { try? fd.close() }
+
+    /// The vCPU's file descriptor, for benchmarks and embedders that issue vCPU ioctls themselves
+    /// (Benchmarks/ drives KVM_RUN from C on it as a baseline). The VCPU keeps ownership: never close
+    /// it, and never use it while `run()` is in progress.
+    public var rawFileDescriptor: Int32 { fd.rawValue }
 
     /// Enters the guest until the next exit. EINTR (a kick or any signal) is `.interrupted`, not an
     /// error; `immediate_exit` is cleared then, so the caller checks its own stop/pause flag (set

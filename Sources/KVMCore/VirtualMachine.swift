@@ -226,7 +226,7 @@ public final class VirtualMachine: Sendable {
         let raw = try ioctlValue(fd, CKVM_CREATE_VCPU, UInt(id), .createVCPU)
         let vcpuFD = FileDescriptor(rawValue: raw)
         do {
-            return try VCPU(fd: vcpuFD, id: id, mmapSize: vcpuMmapSize)
+            return try VCPU(fd: vcpuFD, id: id, mmapSize: vcpuMmapSize, vm: self)
         } catch {
             try? vcpuFD.close()
             throw error

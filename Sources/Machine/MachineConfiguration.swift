@@ -10,6 +10,11 @@ public enum BootImage: Sendable {
     case elf(bytes: [UInt8])
     /// A raw image copied to `loadAddress` and entered there in `mode`.
     case flat(bytes: [UInt8], loadAddress: GuestAddress, mode: X86EntryState.Mode)
+    /// A Linux kernel (ELF vmlinux, PVH preferred, or bzImage) with an optional initrd and command
+    /// line. The machine gets the in-kernel irqchip and PIT; application processors wait for SIPI.
+    case linux(kernel: [UInt8], initrd: [UInt8]?, cmdline: String)
+
+    var isLinux: Bool { if case .linux = self { return true } else { return false } }
 
     /// Chooses by content: an ELF magic means ELF, anything else is a flat binary.
     public static func detect(_ bytes: [UInt8], loadAddress: GuestAddress? = nil, mode: X86EntryState.Mode? = nil) -> BootImage {
@@ -31,13 +36,17 @@ public struct MachineConfiguration: Sendable {
     public var image: BootImage
     /// Receives every byte the guest writes to COM1.
     public var serialSink: SerialSink
+    /// CPUID changes (see CPUTemplate); `.host` changes nothing.
+    public var cpuTemplate: CPUTemplate
     public var logger: Logger
 
     public init(memorySize: UInt64 = 128 << 20, vcpuCount: Int = 1, image: BootImage,
+                cpuTemplate: CPUTemplate = .host,
                 serialSink: @escaping SerialSink, logger: Logger = Logger(label: "vmm")) {
         self.memorySize = memorySize
         self.vcpuCount = vcpuCount
         self.image = image
+        self.cpuTemplate = cpuTemplate
         self.serialSink = serialSink
         self.logger = logger
     }
@@ -50,6 +59,7 @@ public enum MachineError: Error, Sendable, CustomStringConvertible {
     case kvm(KVMError)
     case memory(GuestMemoryError)
     case image(ImageLoadError)
+    case linux(LinuxLoadError)
     case setup(FlatX86SetupError)
     case bus(BusError)
     case thread(name: String, errno: Int32)
@@ -60,6 +70,7 @@ public enum MachineError: Error, Sendable, CustomStringConvertible {
         case let .kvm(e): "\(e)"
         case let .memory(e): "guest memory: \(e)"
         case let .image(e): "guest image: \(e)"
+        case let .linux(e): "Linux kernel: \(e)"
         case let .setup(e): "vCPU entry setup: \(e)"
         case let .bus(e): "device bus: \(e)"
         case let .thread(name, errno): "cannot start thread \(name): errno \(errno)"

@@ -43,6 +43,11 @@ public final class MicroVM: Sendable {
             }
             vm = try kvm.createVM()
             try vm.setTSSAddress(Self.kvmTSSAddress)
+            if c.image.isLinux {
+                // PIC + IOAPIC + local APICs and the PIT in the kernel: interrupts never leave it.
+                try vm.createIRQChip()
+                try vm.createPIT2()
+            }
         } catch let e as MachineError { throw e } catch let e as KVMError { throw .kvm(e) } catch { throw .kvm(.invalidArgument(.createVM, "\(error)")) }
 
         // Memory: anonymous RAM from 0 (split around the 32-bit MMIO hole when large), one slot each.
@@ -52,7 +57,7 @@ public final class MicroVM: Sendable {
         } catch { throw .kvm(error) }
 
         // Image and entry state.
-        entry = try Self.load(c.image, into: memory)
+        entry = try Self.load(c.image, into: memory, template: c.cpuTemplate, logger: c.logger)
 
         // vCPUs: CPUID from what KVM supports (long mode needs LM visible), APIC id per vCPU.
         do {
@@ -60,8 +65,16 @@ public final class MicroVM: Sendable {
             var list: [VCPU] = []
             for index in 0..<c.vcpuCount {
                 let vcpu = try vm.createVCPU(id: UInt32(index))
-                try vcpu.setCPUID(Self.cpuid(supported, apicID: UInt32(index)))
-                try X86VCPUSetup.apply(entry, to: vcpu, index: index)
+                try vcpu.setCPUID(c.cpuTemplate.cpuid(from: supported, apicID: UInt32(index), vcpuCount: c.vcpuCount))
+                if c.image.isLinux {
+                    try X86LinuxVCPUSetup.setBootMSRs(vcpu)
+                    try X86LinuxVCPUSetup.wireLINTs(vcpu)
+                    // Only the bootstrap processor starts at the entry; the others wait for INIT/SIPI
+                    // in the in-kernel APIC (KVM's default state for vCPUs other than 0).
+                    if index == 0 { try X86VCPUSetup.apply(entry, to: vcpu, index: index) }
+                } else {
+                    try X86VCPUSetup.apply(entry, to: vcpu, index: index)
+                }
                 list.append(vcpu)
             }
             vcpus = list
@@ -70,11 +83,22 @@ public final class MicroVM: Sendable {
 
         // Devices. The closures capture a weak reference: devices must not keep the machine alive.
         let exitBox = WeakMachine()
-        let serial = SerialPort(sink: c.serialSink)
+        var serialInterrupt: (@Sendable () -> Void)? = nil
+        if c.image.isLinux {
+            // COM1's IRQ 4 through an irqfd: the vCPU thread that transmits only writes an eventfd.
+            do {
+                let irq = try EventFD()
+                try vm.registerIrqfd(irq, gsi: 4)
+                serialInterrupt = { try? irq.signal() }
+            } catch { throw .kvm(error) }
+        }
+        let serial = SerialPort(sink: c.serialSink, interrupt: serialInterrupt)
         let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
         let portEntries = [
             AddressBus.Entry(name: "serial0", base: UInt64(SerialPort.com1Base), length: SerialPort.registerCount, device: serial),
             AddressBus.Entry(name: "debug-exit", base: UInt64(DebugExitDevice.defaultPort), length: 1, device: debugExit),
+            AddressBus.Entry(name: "i8042", base: 0x64, length: 1,
+                             device: ResetPort { exitBox.machine?.requestStop(.reset) }),
         ] + extraPortDevices
         do {
             portBus = try AddressBus(kind: "pio", entries: portEntries, logger: c.logger)
@@ -83,7 +107,17 @@ public final class MicroVM: Sendable {
         exitBox.machine = self
     }
 
-    static func load(_ image: BootImage, into memory: GuestMemoryMap) throws(MachineError) -> X86EntryState {
+    static func load(_ image: BootImage, into memory: GuestMemoryMap, template: CPUTemplate,
+                     logger: Logger) throws(MachineError) -> X86EntryState {
+        if case let .linux(kernel, initrd, cmdline) = image {
+            let full = ([cmdline] + template.kernelArguments.filter { !cmdline.contains($0) })
+                .filter { !$0.isEmpty }.joined(separator: " ")
+            do {
+                let result = try LinuxLoader.load(kernel: kernel, initrd: initrd, cmdline: full, memory: memory)
+                logger.info("loaded Linux", metadata: ["protocol": "\(result.bootProtocol)", "cmdline": "\(full)"])
+                return result.entryState
+            } catch { throw .linux(error) }
+        }
         do {
             switch image {
             case let .elf(bytes):
@@ -93,23 +127,12 @@ public final class MicroVM: Sendable {
             case let .flat(bytes, address, mode):
                 _ = try FlatBinaryLoader.load(bytes, at: address, into: memory)
                 return try FlatX86Setup.prepare(memory, mode: mode, entry: address)
+            case .linux:
+                throw MachineError.invalidConfiguration(field: "kernel", expected: "handled above")
             }
         } catch let e as ImageLoadError { throw .image(e) } catch let e as FlatX86SetupError { throw .setup(e) } catch {
             throw .invalidConfiguration(field: "kernel", expected: "a loadable image (\(error))")
         }
-    }
-
-    /// KVM's supported CPUID with this vCPU's APIC id in leaf 1 (EBX[31:24]) and leaf 0xB (EDX).
-    static func cpuid(_ supported: CPUIDTable, apicID: UInt32) -> CPUIDTable {
-        var table = supported
-        for i in table.entries.indices {
-            switch table.entries[i].function {
-            case 1: table.entries[i].ebx = (table.entries[i].ebx & 0x00FF_FFFF) | (apicID << 24)
-            case 0xB, 0x1F: table.entries[i].edx = apicID
-            default: break
-            }
-        }
-        return table
     }
 
     // MARK: running
@@ -181,7 +204,8 @@ public final class MicroVM: Sendable {
             case let .mmioRead(address, length):
                 vcpu.completeMMIORead(mmioBus.read(address.raw, size: Int(length)))
             case .hlt:
-                // Without an interrupt controller nothing can wake a halted vCPU: it is done.
+                // Only without the in-kernel irqchip does HLT reach user space; then nothing can wake
+                // a halted vCPU: it is done.
                 if haltedCount.add(1, ordering: .acquiringAndReleasing).newValue == vcpus.count {
                     requestStop(.halted)
                 }

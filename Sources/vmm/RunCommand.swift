@@ -25,6 +25,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Guest RAM in MiB (at least 1).")
     var memory: UInt64 = 128
 
+    @Option(name: .long, help: "Initial ramdisk for a Linux kernel (uncompressed cpio is fastest).")
+    var initrd: String?
+
+    @Option(name: .long, help: "Kernel command line for a Linux kernel.")
+    var cmdline: String?
+
     @Option(name: .long, help: "Number of vCPUs.")
     var cpus: Int = 1
 
@@ -33,6 +39,9 @@ struct RunCommand: ParsableCommand {
 
     @Option(name: .long, help: "Load address of a flat binary (hex with 0x, or decimal).")
     var loadAddress: String?
+
+    @Option(name: .long, help: "CPU template: host (default: KVM's CPUID unchanged) or nested-emulator.")
+    var cpuTemplate: String = "host"
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
@@ -48,6 +57,9 @@ struct RunCommand: ParsableCommand {
         if let loadAddress, parseAddress(loadAddress) == nil {
             throw ValidationError("--load-address: expected a hex (0x...) or decimal address, got '\(loadAddress)'")
         }
+        if CPUTemplate.named(cpuTemplate) == nil {
+            throw ValidationError("--cpu-template: expected one of \(CPUTemplate.all.map(\.name).joined(separator: ", ")), got '\(cpuTemplate)'")
+        }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical")
         }
@@ -58,11 +70,24 @@ struct RunCommand: ParsableCommand {
         do { bytes = try readFile(kernel) } catch {
             throw ValidationError("--kernel: cannot read '\(kernel)': \(error)")
         }
-        let image = BootImage.detect(bytes, loadAddress: loadAddress.flatMap(parseAddress).map(GuestAddress.init),
-                                     mode: entryMode.flatMap(X86EntryState.Mode.init(rawValue:)))
+        var initrdBytes: [UInt8]? = nil
+        if let initrd {
+            do { initrdBytes = try readFile(initrd) } catch {
+                throw ValidationError("--initrd: cannot read '\(initrd)': \(error)")
+            }
+        }
+        // A Linux kernel: a bzImage, an ELF with the PVH entry note, or whatever comes with an initrd
+        // or a command line. Everything else is a simple guest.
+        let isLinux = initrd != nil || cmdline != nil || BzImage.isBzImage(bytes)
+            || ((try? PVHLoader.entryPoint(elf: bytes)) ?? nil) != nil
+        let image = isLinux
+            ? BootImage.linux(kernel: bytes, initrd: initrdBytes, cmdline: cmdline ?? "console=ttyS0")
+            : BootImage.detect(bytes, loadAddress: loadAddress.flatMap(parseAddress).map(GuestAddress.init),
+                               mode: entryMode.flatMap(X86EntryState.Mode.init(rawValue:)))
         var logger = Logger(label: "vmm")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
         let config = MachineConfiguration(memorySize: memory << 20, vcpuCount: cpus, image: image,
+                                          cpuTemplate: CPUTemplate.named(cpuTemplate) ?? .host,
                                           serialSink: { byte in writeStdout(byte) }, logger: logger)
         let exit: MachineExit
         do {

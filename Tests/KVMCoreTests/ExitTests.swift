@@ -110,7 +110,7 @@ struct ExitTests {
         for _ in 0..<10 where !done {
             let exit = try vcpu.run()
             switch exit {
-            case let .ioOut(0x600, 1, _, _): out += vcpu.ioOutBytes()
+            case .ioOut(0x600, 1, _, _): out += vcpu.ioOutBytes()
             case .ioIn(0x601, 1, let count):   // KVM may split the string into several exits
                 vcpu.completeIOIn(bytes: Array(input.prefix(Int(count))))
                 input.removeFirst(min(Int(count), input.count))

@@ -122,4 +122,18 @@ struct KickTests {
         #expect(try vcpu.run() == .interrupted)
         #expect(try vcpu.run() == .ioOut(port: 0x3F8, size: 1, count: 1, value: UInt32(UInt8(ascii: "o"))))
     }
+
+    @Test func kickAfterTheVCPUThreadEndedIsSafe() async throws {
+        // A vCPU thread that has finished (the guest shut down, say) and is gone: a later kick
+        // (a VMM stopping everything) must neither signal a dead thread nor be lost.
+        try VCPUKicker.prepare()
+        let (_, vcpu) = try TestVM.forProgram(.tripleFault)
+        for _ in 0..<20 {
+            let exit = try await onThread(named: "vcpu0") { try vcpu.run() }
+            #expect(exit == .shutdown)
+            try await Task.sleep(for: .milliseconds(5))   // let the detached thread be reaped
+            try vcpu.kicker.kick()
+            #expect(try vcpu.run() == .interrupted, "the kick must stay pending as immediate_exit")
+        }
+    }
 }

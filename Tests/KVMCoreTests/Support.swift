@@ -163,12 +163,32 @@ extension VCPU {
 func onThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
     let result: Result<T, any Error> = await withCheckedContinuation { continuation in
         let thread = Thread {
+            // Named from inside: the kernel name (top -H, /proc) is what matters, 15 bytes at most.
+            setCurrentThreadName(name)
             continuation.resume(returning: Result { try body() })
         }
-        thread.name = name
         thread.start()
     }
     return try result.get()
+}
+
+/// Sets the calling thread's kernel name (15 bytes at most) through /proc/thread-self/comm.
+func setCurrentThreadName(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY)
+    guard fd >= 0 else { return }
+    defer { close(fd) }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+}
+
+/// The calling thread's kernel name.
+func currentThreadName() -> String {
+    let fd = open("/proc/thread-self/comm", O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    return String(decoding: buffer.prefix(max(0, n)).filter { $0 != 0x0A }, as: UTF8.self)
 }
 
 /// Monotonic seconds.

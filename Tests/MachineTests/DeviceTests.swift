@@ -1,4 +1,5 @@
 // Bus and legacy devices without KVM: offsets, unmapped accesses, UART register semantics.
+import KVMCore
 import Machine
 import Synchronization
 import Testing
@@ -75,5 +76,51 @@ import Testing
         #expect(sink.bytes.withLock { $0 }.isEmpty)
         uart.write(offset: 7, size: 1, value: 0x5A)
         #expect(uart.read(offset: 7, size: 1) == 0x5A)
+    }
+}
+
+@Suite struct SerialInterruptTests {
+    final class Counter: Sendable {
+        let n = Mutex(0)
+        var value: Int { n.withLock { $0 } }
+    }
+
+    @Test func thrEmptyInterruptFollowsThe16550Rules() {
+        let raised = Counter()
+        let uart = SerialPort(sink: { _ in }, interrupt: { raised.n.withLock { $0 += 1 } })
+        uart.write(offset: 0, size: 1, value: 0x41)           // THRE interrupts off: nothing raised
+        #expect(raised.value == 0)
+        #expect(uart.read(offset: 2, size: 1) & 0x0F == 0x01)  // IIR: none pending
+        uart.write(offset: 1, size: 1, value: 0x02)            // enable THRE: raised at once
+        #expect(raised.value == 1)
+        #expect(uart.read(offset: 2, size: 1) & 0x0F == 0x02)  // IIR: THR empty ...
+        #expect(uart.read(offset: 2, size: 1) & 0x0F == 0x01)  // ... cleared by reading IIR
+        uart.write(offset: 0, size: 1, value: 0x42)            // each transmitted byte raises again
+        #expect(raised.value == 2)
+        #expect(uart.read(offset: 2, size: 1) & 0x0F == 0x02)
+    }
+}
+
+@Suite struct CPUTemplateTests {
+    @Test func nestedEmulatorMasksTheDocumentedBitsAndSetsTopology() throws {
+        var supported = KVMCore.CPUIDTable(entries: [
+            .init(function: 1, ecx: 0xFFFF_FFFF, edx: 0),
+            .init(function: 7, ebx: 0xFFFF_FFFF),
+            .init(function: 0xB, index: 0, edx: 0),
+        ])
+        let t = CPUTemplate.nestedEmulator.cpuid(from: supported, apicID: 3, vcpuCount: 4)
+        let leaf1 = try #require(t[1])
+        for bit in [26, 27, 13, 23, 3] { #expect(leaf1.ecx & (1 << UInt32(bit)) == 0, "CPUID.1:ECX bit \(bit)") }
+        #expect(leaf1.ebx >> 24 == 3)
+        #expect((leaf1.ebx >> 16) & 0xFF == 4)
+        #expect(leaf1.edx & (1 << 28) != 0, "HTT with more than one vCPU")
+        #expect(try #require(t[7]).ebx & (1 << 20) == 0)
+        #expect(try #require(t[0xB]).edx == 3)
+        // The host template changes no feature bit.
+        supported = CPUTemplate.host.cpuid(from: supported, apicID: 0, vcpuCount: 1)
+        #expect(try #require(supported[1]).ecx == 0xFFFF_FFFF)
+        #expect(try #require(supported[7]).ebx == 0xFFFF_FFFF)
+        #expect(CPUTemplate.named("nested-emulator") == .nestedEmulator)
+        #expect(CPUTemplate.named("nope") == nil)
     }
 }
