@@ -40,6 +40,7 @@ public final class VCPU: @unchecked Sendable {
     /// before kicking) and calls `run()` again.
     public func run() throws(KVMError) -> VCPUExit {
         kicker.bindCurrentThread()
+        defer { kicker.unbindCurrentThread() }
         let r = ckvm_ioctl_none(fd.rawValue, CKVM_RUN)
         if r < 0 {
             let e = Errno(rawValue: -r)
@@ -88,13 +89,41 @@ public final class VCPUKicker: Sendable {
     }()
 
     private let runPage: VCPURunPage
+    /// The thread inside `run()`, nil outside it.
     private let thread = Mutex<pthread_t?>(nil)
 
     init(runPage: VCPURunPage) { self.runPage = runPage }
 
     func bindCurrentThread() {
-        let me = pthread_self()
-        thread.withLock { t in if t != me { t = me } }
+        thread.withLock { $0 = pthread_self() }
+        // A thread inherits its creator's signal mask, and threads spawned from Dispatch or Swift
+        // concurrency threads start with every signal blocked: the kick would then stay pending and
+        // never interrupt KVM_RUN. Unblock it once per thread (a thread-specific marker, not the
+        // pthread_t, which glibc reuses for new threads).
+        if pthread_getspecific(VCPUKicker.unblockedKey) == nil {
+            VCPUKicker.unblockSignal()
+            _ = pthread_setspecific(VCPUKicker.unblockedKey, UnsafeRawPointer(bitPattern: 1))
+        }
+    }
+
+    private static let unblockedKey: pthread_key_t = {
+        var key = pthread_key_t()
+        _ = pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Called when `run()` returns. `kick()` signals only a thread inside `run()`, under the lock
+    /// this takes: a thread that has left `run()` (and may have exited, its pthread_t freed) is
+    /// never signalled. Signalling an ended thread's id is undefined and crashed the test process.
+    func unbindCurrentThread() {
+        thread.withLock { $0 = nil }
+    }
+
+    private static func unblockSignal() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, signal)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// Installs the kick signal handler; done automatically by the first `kick()`, but a VMM calls it
@@ -105,9 +134,13 @@ public final class VCPUKicker: Sendable {
     public func kick() throws(KVMError) {
         try VCPUKicker.prepare()
         runPage.setImmediateExit(true)
-        guard let t = thread.withLock({ $0 }) else { return } // never ran: immediate_exit suffices
-        let r = ckvm_kick_thread(UInt(t), VCPUKicker.signal)
-        // ESRCH: the thread has ended, so it is not in KVM_RUN either.
-        if r < 0 && r != -ESRCH { throw KVMError.system(.kick, errno: Errno(rawValue: -r)) }
+        // Not inside run(): immediate_exit suffices. Inside it: the lock keeps the thread in run()
+        // (unbindCurrentThread waits for it), so it is alive while it is signalled.
+        let r = thread.withLock { t -> Int32 in
+            guard let running = t else { return 0 }
+            return ckvm_kick_thread(UInt(running), VCPUKicker.signal)
+        }
+        // ESRCH cannot happen while bound (the thread is inside run()); any error is reported.
+        if r < 0 { throw KVMError.system(.kick, errno: Errno(rawValue: -r)) }
     }
 }

@@ -30,25 +30,50 @@ struct KickTests {
     }
 
     /// Drives `vcpu` on its own thread until `.interrupted` with `stop` set; `onExit` sees the
-    /// other exits. Returns (exits before the stop, seconds from the kick to `.interrupted`).
+    /// other exits. Returns (exits before the stop, seconds from the kick to `.interrupted`), or
+    /// nil if the thread has not finished `timeout` seconds after the kick: a failed kick then fails
+    /// the test instead of hanging the run (the stuck thread is left to the process's end).
+    /// The thread is started from a concurrency-pool thread, so it inherits a mask that blocks
+    /// every signal: KVMCore must unblock its kick signal itself for these tests to pass.
     static func runUntilKicked(_ vcpu: VCPU, _ flags: Flags,
-                               onExit: @escaping @Sendable (VCPUExit, Int) throws -> Void) async throws -> (Int, Double) {
-        try await onThread(named: "vcpu0") {
-            var exits = 0
-            while true {
-                flags.entered.store(true, ordering: .releasing)
-                let exit = try vcpu.run()
-                if exit == .interrupted {
-                    if flags.stop.load(ordering: .acquiring) {
-                        let kicked = Double(bitPattern: flags.kickedAt.load(ordering: .acquiring))
-                        return (exits, monotonicSeconds() - kicked)
+                               onExit: @escaping @Sendable (VCPUExit, Int) throws -> Void) -> Outcome {
+        let outcome = Outcome()
+        let thread = Thread {
+            setCurrentThreadName("vcpu0")
+            let result = Result { () throws -> (Int, Double) in
+                var exits = 0
+                while true {
+                    flags.entered.store(true, ordering: .releasing)
+                    let exit = try vcpu.run()
+                    if exit == .interrupted {
+                        if flags.stop.load(ordering: .acquiring) {
+                            let kicked = Double(bitPattern: flags.kickedAt.load(ordering: .acquiring))
+                            return (exits, monotonicSeconds() - kicked)
+                        }
+                        continue   // a stray signal: the flag is not set, go on
                     }
-                    continue   // a stray signal: the flag is not set, go on
+                    try onExit(exit, exits)
+                    exits += 1
+                    if exits > 50_000_000 { throw UnexpectedExit(exit: exit, context: "never kicked") }
                 }
-                try onExit(exit, exits)
-                exits += 1
-                if exits > 50_000_000 { throw UnexpectedExit(exit: exit, context: "never kicked") }
             }
+            outcome.value.withLock { $0 = result }
+        }
+        thread.start()
+        return outcome
+    }
+    final class Outcome: Sendable {
+        let value = Mutex<Result<(Int, Double), any Error>?>(nil)
+
+        /// Waits (polling, bounded) for the vCPU thread's result.
+        func wait(seconds: Double) async throws -> (Int, Double) {
+            let start = monotonicSeconds()
+            while monotonicSeconds() - start < seconds {
+                if let result = value.withLock({ $0 }) { return try result.get() }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            Issue.record("the vCPU thread did not come out of KVM_RUN within \(seconds) s of the kick")
+            throw UnexpectedExit(exit: .interrupted, context: "kick not delivered")
         }
     }
 
@@ -62,7 +87,7 @@ struct KickTests {
         try VCPUKicker.prepare()
         let (_, vcpu) = try Self.spinningVCPU()
         let flags = Flags()
-        async let outcome = Self.runUntilKicked(vcpu, flags) { exit, _ in
+        let outcome = Self.runUntilKicked(vcpu, flags) { exit, _ in
             throw UnexpectedExit(exit: exit, context: "jmp $ at CPL3 should never exit")
         }
         // Let it get into KVM_RUN and spin a little.
@@ -70,7 +95,7 @@ struct KickTests {
         while !flags.entered.load(ordering: .acquiring) && monotonicSeconds() - start < 5 { try await Task.sleep(for: .milliseconds(1)) }
         try await Task.sleep(for: .milliseconds(100))
         try Self.kick(vcpu, flags)
-        let (exits, latency) = try await outcome
+        let (exits, latency) = try await outcome.wait(seconds: 10)
         #expect(exits == 0)
         #expect(latency < Self.bound, "kick took \(latency) s")
         // The guest was really running at CPL3, still at its loop.
@@ -83,7 +108,7 @@ struct KickTests {
         try VCPUKicker.prepare()
         let (_, vcpu) = try TestVM.forProgram(.pioLoopCPL3)
         let flags = Flags()
-        async let outcome = Self.runUntilKicked(vcpu, flags) { exit, n in
+        let outcome = Self.runUntilKicked(vcpu, flags) { exit, n in
             // pio_loop_cpl3: the n-th exit is a 4-byte OUT of n to port 0x510.
             guard exit == .ioOut(port: 0x510, size: 4, count: 1, value: UInt32(truncatingIfNeeded: n)) else {
                 throw UnexpectedExit(exit: exit, context: "exit \(n) of pio_loop_cpl3")
@@ -95,7 +120,7 @@ struct KickTests {
             try await Task.sleep(for: .milliseconds(1))
         }
         try Self.kick(vcpu, flags)
-        let (exits, latency) = try await outcome
+        let (exits, latency) = try await outcome.wait(seconds: 10)
         #expect(exits >= 1000)
         #expect(latency < Self.bound, "kick took \(latency) s")
     }
