@@ -25,6 +25,7 @@ let package = Package(
                 .product(name: "KVMCore", package: "swift-vmm"),
                 .product(name: "GuestMemory", package: "swift-vmm"),
                 .product(name: "BootLoader", package: "swift-vmm"),
+                .product(name: "Machine", package: "swift-vmm"),
             ]
         ),
         .executableTarget(name: "pio-exit-ratio", dependencies: ["PIOExitKit"]),

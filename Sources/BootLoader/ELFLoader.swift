@@ -22,6 +22,20 @@ public struct ELFSegment: Equatable, Sendable {
     public let flags: UInt32
 }
 
+/// One program header as read from the file (any p_type), fields widened to 64 bits.
+public struct ELFProgramHeader: Equatable, Sendable {
+    /// Index in the program-header table (what errors report).
+    public let index: Int
+    public let type: UInt32
+    public let flags: UInt32
+    public let offset: UInt64
+    public let virtualAddress: UInt64
+    public let physicalAddress: UInt64
+    public let fileSize: UInt64
+    public let memorySize: UInt64
+    public let alignment: UInt64
+}
+
 /// A validated image, not yet in guest memory.
 public struct ELFImage: Equatable, Sendable {
     public let elfClass: ELFClass
@@ -32,6 +46,8 @@ public struct ELFImage: Equatable, Sendable {
     public let physicalEntry: GuestAddress
     /// PT_LOAD segments with p_memsz > 0, in program-header order.
     public let segments: [ELFSegment]
+    /// Every program header, PT_LOAD or not (PT_NOTE for `ELFLoader.notes`).
+    public let programHeaders: [ELFProgramHeader]
 }
 
 /// What `ELFLoader.load` put into guest memory.
@@ -93,30 +109,13 @@ public enum ELFLoader {
         let (tableEnd, o2) = phoff.addingReportingOverflow(tableSize)
         guard !o1, !o2, tableEnd <= UInt64(bytes.count) else { throw .programHeadersOutsideFile }
 
+        let headers = try programHeaders(file, is64: is64, tableOffset: Int(phoff), entrySize: Int(phentsize),
+                                         count: Int(phnum))
         var segments: [ELFSegment] = []
-        for index in 0..<Int(phnum) {
-            // Cannot overflow: the table end was checked against the file size above.
-            let base = Int(phoff) + index * Int(phentsize)
-            let field = "program header \(index)"
-            let pType = try file.u32(at: base, field: field)
-            guard pType == ptLoad else { continue }
-            let offset, vaddr, paddr, filesz, memsz: UInt64
-            let flags: UInt32
-            if is64 {
-                flags = try file.u32(at: base + 4, field: field)
-                offset = try file.u64(at: base + 8, field: field)
-                vaddr = try file.u64(at: base + 16, field: field)
-                paddr = try file.u64(at: base + 24, field: field)
-                filesz = try file.u64(at: base + 32, field: field)
-                memsz = try file.u64(at: base + 40, field: field)
-            } else {
-                offset = UInt64(try file.u32(at: base + 4, field: field))
-                vaddr = UInt64(try file.u32(at: base + 8, field: field))
-                paddr = UInt64(try file.u32(at: base + 12, field: field))
-                filesz = UInt64(try file.u32(at: base + 16, field: field))
-                memsz = UInt64(try file.u32(at: base + 20, field: field))
-                flags = try file.u32(at: base + 24, field: field)
-            }
+        for header in headers where header.type == ptLoad {
+            let index = header.index
+            let offset = header.offset, vaddr = header.virtualAddress, paddr = header.physicalAddress
+            let filesz = header.fileSize, memsz = header.memorySize, flags = header.flags
             let (fileEnd, overflow) = offset.addingReportingOverflow(filesz)
             guard !overflow, fileEnd <= UInt64(bytes.count) else { throw .segmentOutsideFile(index: index) }
             guard filesz <= memsz else { throw .fileSizeLargerThanMemorySize(index: index) }
@@ -135,7 +134,39 @@ public enum ELFLoader {
         try checkNoOverlap(segments)
         let physicalEntry = try physicalEntry(entry, segments: segments)
         return ELFImage(elfClass: elfClass, machine: machine, entry: entry, physicalEntry: physicalEntry,
-                        segments: segments)
+                        segments: segments, programHeaders: headers)
+    }
+
+    /// Reads every entry of the program-header table; the caller has checked that the whole table
+    /// (tableOffset + count * entrySize) lies inside the file, so the offsets cannot overflow.
+    static func programHeaders(_ file: ByteReader, is64: Bool, tableOffset: Int, entrySize: Int,
+                               count: Int) throws(ImageLoadError) -> [ELFProgramHeader] {
+        var headers: [ELFProgramHeader] = []
+        for index in 0..<count {
+            let base = tableOffset + index * entrySize
+            let field = "program header \(index)"
+            let type = try file.u32(at: base, field: field)
+            if is64 {
+                headers.append(ELFProgramHeader(
+                    index: index, type: type, flags: try file.u32(at: base + 4, field: field),
+                    offset: try file.u64(at: base + 8, field: field),
+                    virtualAddress: try file.u64(at: base + 16, field: field),
+                    physicalAddress: try file.u64(at: base + 24, field: field),
+                    fileSize: try file.u64(at: base + 32, field: field),
+                    memorySize: try file.u64(at: base + 40, field: field),
+                    alignment: try file.u64(at: base + 48, field: field)))
+            } else {
+                headers.append(ELFProgramHeader(
+                    index: index, type: type, flags: try file.u32(at: base + 24, field: field),
+                    offset: UInt64(try file.u32(at: base + 4, field: field)),
+                    virtualAddress: UInt64(try file.u32(at: base + 8, field: field)),
+                    physicalAddress: UInt64(try file.u32(at: base + 12, field: field)),
+                    fileSize: UInt64(try file.u32(at: base + 16, field: field)),
+                    memorySize: UInt64(try file.u32(at: base + 20, field: field)),
+                    alignment: UInt64(try file.u32(at: base + 28, field: field))))
+            }
+        }
+        return headers
     }
 
     /// Validates `bytes`, checks every segment lies in guest RAM, then copies the file part of each

@@ -21,26 +21,10 @@ extension ELFLoader {
     public static func notes(_ bytes: [UInt8]) throws(ImageLoadError) -> [ELFNote] {
         let image = try parse(bytes)   // rejects anything that is not a loadable x86 ELF
         let file = ByteReader(bytes)
-        let is64 = image.elfClass == .elf64
-        let phoff = is64 ? try file.u64(at: 32, field: "e_phoff") : UInt64(try file.u32(at: 28, field: "e_phoff"))
-        let phentsize = Int(try file.u16(at: is64 ? 54 : 42, field: "e_phentsize"))
-        let phnum = Int(try file.u16(at: is64 ? 56 : 44, field: "e_phnum"))
         var notes: [ELFNote] = []
-        for index in 0..<phnum {
-            // parse proved phoff + phnum * phentsize lies inside the file, so this fits in Int.
-            let base = Int(phoff) + index * phentsize
-            let field = "program header \(index)"
-            guard try file.u32(at: base, field: field) == ptNote else { continue }
-            let offset, size, align: UInt64
-            if is64 {
-                offset = try file.u64(at: base + 8, field: field)
-                size = try file.u64(at: base + 32, field: field)
-                align = try file.u64(at: base + 48, field: field)
-            } else {
-                offset = UInt64(try file.u32(at: base + 4, field: field))
-                size = UInt64(try file.u32(at: base + 16, field: field))
-                align = UInt64(try file.u32(at: base + 28, field: field))
-            }
+        for header in image.programHeaders where header.type == ptNote {
+            let index = header.index
+            let offset = header.offset, size = header.fileSize, align = header.alignment
             let (end, overflow) = offset.addingReportingOverflow(size)
             guard !overflow, end <= UInt64(bytes.count) else { throw .segmentOutsideFile(index: index) }
             // gABI: fields are padded to 4 bytes, or 8 in a segment aligned to 8 (rare on x86).

@@ -203,12 +203,12 @@ public enum FlatX86Setup {
                                          selector: FlatX86Layout.tssSelector, type: 0xB, s: false)
 
     static func gdtBytes() -> [UInt8] {
-        FlatX86Layout.gdtEntries.flatMap(littleEndian)
+        FlatX86Layout.gdtEntries.flatMap(littleEndianBytes)
     }
 
     static func tssBytes() -> [UInt8] {
         var tss = [UInt8](repeating: 0, count: Int(FlatX86Layout.tssLimit) + 1)
-        tss.replaceSubrange(4..<12, with: littleEndian(FlatX86Layout.stackTop.raw))   // RSP0
+        tss.replaceSubrange(4..<12, with: littleEndianBytes(FlatX86Layout.stackTop.raw))   // RSP0
         let bitmap = FlatX86Layout.tssIOBitmapOffset
         tss.replaceSubrange(0x66..<0x68, with: [UInt8(bitmap & 0xFF), UInt8(bitmap >> 8)])
         // The bitmap bytes stay 0 (port allowed); the byte after the last one must be 0xFF.
@@ -219,21 +219,7 @@ public enum FlatX86Setup {
     /// PML4 (one entry), PDPT (four entries), four page directories of 2 MiB pages: 0x6000 bytes
     /// from 0x1000, everything else in those pages zero.
     static func pageTableBytes() -> [UInt8] {
-        let page = 0x1000
-        var tables = [UInt64](repeating: 0, count: (2 + FlatX86Layout.pageDirectoryCount) * page / 8)
-        tables[0] = FlatX86Layout.pdptAddress.raw | FlatX86Layout.tableEntryFlags
-        for directory in 0..<FlatX86Layout.pageDirectoryCount {
-            let address = FlatX86Layout.pageDirectoryAddress.raw + UInt64(directory * page)
-            tables[page / 8 + directory] = address | FlatX86Layout.tableEntryFlags
-            for slot in 0..<512 {
-                let frame = UInt64(directory * 512 + slot) << 21
-                tables[2 * page / 8 + directory * 512 + slot] = frame | FlatX86Layout.largePageFlags
-            }
-        }
-        return tables.flatMap(littleEndian)
-    }
-
-    static func littleEndian(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+        IdentityPageTables.bytes(pml4: FlatX86Layout.pml4Address.raw, directories: FlatX86Layout.pageDirectoryCount,
+                                 tableFlags: FlatX86Layout.tableEntryFlags, largePageFlags: FlatX86Layout.largePageFlags)
     }
 }

@@ -73,7 +73,7 @@ public enum LinuxX86Setup {
     /// 64-bit entry). Call after checking `LinuxLayout.minimumLowRAM` is RAM.
     public static func writeTables(into memory: GuestMemoryMap) throws(LinuxLoadError) {
         do {
-            try memory.write(LinuxLayout.gdtEntries.flatMap(littleEndian), at: LinuxLayout.gdtAddress)
+            try memory.write(LinuxLayout.gdtEntries.flatMap(littleEndianBytes), at: LinuxLayout.gdtAddress)
             try memory.fill(0, count: UInt64(LinuxLayout.tssLimit) + 1, at: LinuxLayout.tssAddress)
             try memory.write(pageTableBytes(), at: LinuxLayout.pml4Address)
         } catch {
@@ -135,22 +135,7 @@ public enum LinuxX86Setup {
 
     /// PML4 (one entry), PDPT (four), four page directories of 2 MiB pages.
     static func pageTableBytes() -> [UInt8] {
-        let page = 0x1000
-        let count = LinuxLayout.pageDirectoryCount
-        var tables = [UInt64](repeating: 0, count: (2 + count) * page / 8)
-        tables[0] = LinuxLayout.pdptAddress.raw | LinuxLayout.tableEntryFlags
-        for directory in 0..<count {
-            let address = LinuxLayout.pageDirectoryAddress.raw + UInt64(directory * page)
-            tables[page / 8 + directory] = address | LinuxLayout.tableEntryFlags
-            for slot in 0..<512 {
-                let frame = UInt64(directory * 512 + slot) << 21
-                tables[2 * page / 8 + directory * 512 + slot] = frame | LinuxLayout.largePageFlags
-            }
-        }
-        return tables.flatMap(littleEndian)
-    }
-
-    static func littleEndian(_ value: UInt64) -> [UInt8] {
-        (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+        IdentityPageTables.bytes(pml4: LinuxLayout.pml4Address.raw, directories: LinuxLayout.pageDirectoryCount,
+                                 tableFlags: LinuxLayout.tableEntryFlags, largePageFlags: LinuxLayout.largePageFlags)
     }
 }

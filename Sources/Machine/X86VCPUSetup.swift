@@ -1,15 +1,16 @@
 // Turns a loader's X86EntryState (plain values, no KVM) into KVM register state for one vCPU.
+// Public so that embedders, KVMCore's tests and the benchmarks start vCPUs exactly as MicroVM does.
 import BootLoader
 import KVMCore
 
-enum X86VCPUSetup {
-    static func segment(_ s: X86Segment) -> Segment {
+public enum X86VCPUSetup {
+    public static func segment(_ s: X86Segment) -> Segment {
         Segment(base: s.base, limit: s.limit, selector: s.selector, type: s.type, present: s.present,
                 dpl: s.dpl, db: s.db, s: s.s, l: s.l, g: s.g, unusable: s.unusable)
     }
 
-    /// Loads `state` into `vcpu`; `extra` lets the caller set per-vCPU registers (rdi = vCPU index).
-    static func apply(_ state: X86EntryState, to vcpu: VCPU, index: Int) throws(KVMError) {
+    /// Loads `state` into `vcpu`, with rdi = `index` (simple guests read their vCPU index there).
+    public static func apply(_ state: X86EntryState, to vcpu: VCPU, index: Int) throws(KVMError) {
         var sregs = try vcpu.specialRegisters()
         sregs.cs = segment(state.cs); sregs.ds = segment(state.ds); sregs.es = segment(state.es)
         sregs.fs = segment(state.fs); sregs.gs = segment(state.gs); sregs.ss = segment(state.ss)
@@ -25,7 +26,8 @@ enum X86VCPUSetup {
         regs.rdi = UInt64(index)
         try vcpu.setRegisters(regs)
 
-        // x87/SSE defaults as after FNINIT / reset (MXCSR 0x1f80 masks all SIMD exceptions).
+        // x87 defaults as after FNINIT (FCW 0x37f). KVM_SET_FPU does not carry MXCSR on every host;
+        // its reset value 0x1f80 is already what the vCPU has.
         try vcpu.setFPU(FPUState())
     }
 }

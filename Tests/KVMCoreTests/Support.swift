@@ -1,9 +1,10 @@
 // Shared helpers for the KVMCore tests: a small VM builder over real /dev/kvm, entry-state loading
-// (copied from Machine's internal X86VCPUSetup), exit scripting and vCPU threads.
+// (Machine's X86VCPUSetup), exit scripting and vCPU threads.
 import BootLoader
 import Foundation
 import GuestMemory
 import KVMCore
+import Machine
 import Synchronization
 import Testing
 import TestSupport
@@ -72,7 +73,7 @@ final class TestVM: @unchecked Sendable {
     func makeVCPU(id: UInt32, state: X86EntryState, index: Int? = nil) throws -> VCPU {
         let vcpu = try vm.createVCPU(id: id)
         try vcpu.setCPUID(TestVM.cpuid(supportedCPUID, apicID: id))
-        try EntrySetup.apply(state, to: vcpu, index: index ?? Int(id))
+        try X86VCPUSetup.apply(state, to: vcpu, index: index ?? Int(id))
         return vcpu
     }
 
@@ -98,31 +99,6 @@ final class TestVM: @unchecked Sendable {
     }
 }
 
-/// Copy of Machine's internal X86VCPUSetup: entry state → KVM registers.
-enum EntrySetup {
-    static func segment(_ s: X86Segment) -> Segment {
-        Segment(base: s.base, limit: s.limit, selector: s.selector, type: s.type, present: s.present,
-                dpl: s.dpl, db: s.db, s: s.s, l: s.l, g: s.g, unusable: s.unusable)
-    }
-
-    static func apply(_ state: X86EntryState, to vcpu: VCPU, index: Int) throws {
-        var sregs = try vcpu.specialRegisters()
-        sregs.cs = segment(state.cs); sregs.ds = segment(state.ds); sregs.es = segment(state.es)
-        sregs.fs = segment(state.fs); sregs.gs = segment(state.gs); sregs.ss = segment(state.ss)
-        sregs.tr = segment(state.tr); sregs.ldt = segment(state.ldt)
-        sregs.gdt = DescriptorTable(base: state.gdt.base.raw, limit: state.gdt.limit)
-        sregs.idt = DescriptorTable(base: state.idt.base.raw, limit: state.idt.limit)
-        sregs.cr0 = state.cr0; sregs.cr3 = state.cr3; sregs.cr4 = state.cr4; sregs.efer = state.efer
-        try vcpu.setSpecialRegisters(sregs)
-
-        var regs = Registers()
-        regs.rip = state.rip; regs.rsp = state.rsp; regs.rflags = state.rflags
-        regs.rsi = state.rsi; regs.rbx = state.rbx; regs.rax = state.rax
-        regs.rdi = UInt64(index)
-        try vcpu.setRegisters(regs)
-        try vcpu.setFPU(FPUState())
-    }
-}
 
 struct UnexpectedExit: Error, CustomStringConvertible {
     let exit: VCPUExit

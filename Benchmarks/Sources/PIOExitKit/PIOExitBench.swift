@@ -10,6 +10,7 @@ import CPIOLoop
 import Glibc
 import GuestMemory
 import KVMCore
+import Machine
 
 public struct PIOExitError: Error, CustomStringConvertible {
     public let description: String
@@ -57,7 +58,7 @@ public final class PIOExitBench: @unchecked Sendable {
 
         vcpu = try vm.createVCPU(id: 0)
         try vcpu.setCPUID(kvm.supportedCPUID())
-        try Self.apply(entry, to: vcpu)
+        try X86VCPUSetup.apply(entry, to: vcpu, index: 0)
 
         mapSize = kvm.vcpuMmapSize
         guard let page = cpio_map_run(vcpu.rawFileDescriptor, mapSize) else {
@@ -93,27 +94,6 @@ public final class PIOExitBench: @unchecked Sendable {
         exitsHandled += UInt64(want &- expected)
         expected = want
         if r != 0 { throw PIOExitError("c: cpio_run_exits failed with \(r) after \(want) OUTs") }
-    }
-
-    /// Copy of Machine's internal X86VCPUSetup.apply (entry state → KVM registers).
-    static func apply(_ state: X86EntryState, to vcpu: VCPU) throws {
-        func segment(_ s: X86Segment) -> Segment {
-            Segment(base: s.base, limit: s.limit, selector: s.selector, type: s.type, present: s.present,
-                    dpl: s.dpl, db: s.db, s: s.s, l: s.l, g: s.g, unusable: s.unusable)
-        }
-        var sregs = try vcpu.specialRegisters()
-        sregs.cs = segment(state.cs); sregs.ds = segment(state.ds); sregs.es = segment(state.es)
-        sregs.fs = segment(state.fs); sregs.gs = segment(state.gs); sregs.ss = segment(state.ss)
-        sregs.tr = segment(state.tr); sregs.ldt = segment(state.ldt)
-        sregs.gdt = DescriptorTable(base: state.gdt.base.raw, limit: state.gdt.limit)
-        sregs.idt = DescriptorTable(base: state.idt.base.raw, limit: state.idt.limit)
-        sregs.cr0 = state.cr0; sregs.cr3 = state.cr3; sregs.cr4 = state.cr4; sregs.efer = state.efer
-        try vcpu.setSpecialRegisters(sregs)
-        var regs = Registers()
-        regs.rip = state.rip; regs.rsp = state.rsp; regs.rflags = state.rflags
-        regs.rsi = state.rsi; regs.rbx = state.rbx; regs.rax = state.rax
-        try vcpu.setRegisters(regs)
-        try vcpu.setFPU(FPUState())
     }
 
     static func readFile(_ path: String) -> [UInt8]? {
