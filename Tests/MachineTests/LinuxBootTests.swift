@@ -48,7 +48,12 @@ struct LinuxBootTests {
         let config = MachineConfiguration(memorySize: 256 << 20, vcpuCount: 1,
                                           image: .linux(kernel: [UInt8](kernel), initrd: try buildTestInitramfs(), cmdline: cmdline),
                                           cpuTemplate: .nestedEmulator, serialSink: capture.sink)
-        let exit = try MicroVM(configuration: config).run()
+        let vm = try MicroVM(configuration: config)
+        // A boot that stops making progress must fail the test, not hang the suite (and CI).
+        DispatchQueue.global().asyncAfter(deadline: .now() + 240) { [weak vm] in
+            vm?.requestStop(.stopped(reason: "watchdog: no exit after 240 s"))
+        }
+        let exit = try vm.run()
         let log = capture.text
         #expect(exit == .reset, "init reboots; with reboot=k that is an i8042 reset, which ends the VM")
         #expect(log.contains("SWIFT-VMM-INIT-OK pid=1"), "user space ran: \(log.suffix(2000))")
