@@ -36,6 +36,9 @@ public struct MachineConfiguration: Sendable {
     public var image: BootImage
     /// Receives every byte the guest writes to COM1.
     public var serialSink: SerialSink
+    /// A readable file descriptor whose bytes the guest receives on COM1 (stdin, a pty, a socket);
+    /// nil for none. The machine does not close it.
+    public var serialInput: Int32? = nil
     /// CPUID changes (see CPUTemplate); `.host` changes nothing.
     public var cpuTemplate: CPUTemplate
     public var logger: Logger

@@ -17,6 +17,9 @@ public final class MicroVM: Sendable {
     public let vcpus: [VCPU]
     public let portBus: AddressBus
     public let mmioBus: AddressBus
+    /// Device I/O thread: console input now, virtio queues later.
+    public let eventLoop: EventLoop
+    let serial: SerialPort
     let entry: X86EntryState
     let logger: Logger
 
@@ -93,6 +96,8 @@ public final class MicroVM: Sendable {
             } catch { throw .kvm(error) }
         }
         let serial = SerialPort(sink: c.serialSink, interrupt: serialInterrupt)
+        self.serial = serial
+        do { eventLoop = try EventLoop() } catch { throw .kvm(error) }
         let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
         let portEntries = [
             AddressBus.Entry(name: "serial0", base: UInt64(SerialPort.com1Base), length: SerialPort.registerCount, device: serial),
@@ -139,6 +144,18 @@ public final class MicroVM: Sendable {
 
     /// Runs every vCPU on its own thread until the machine ends; returns how it ended.
     public func run() throws(MachineError) -> MachineExit {
+        // The loop's handlers hold the input weakly: it lives exactly as long as this run.
+        let input = configuration.serialInput.map { ConsoleInput(fd: $0, serial: serial, loop: eventLoop) }
+        do { try input?.start() } catch {
+            // A closed or unpollable stdin must not stop the guest: it just gets no console input.
+            logger.warning("serial input unavailable: \(error)")
+        }
+        let loopStatus = eventLoop.start()
+        guard loopStatus == 0 else { throw .thread(name: "event-loop", errno: loopStatus) }
+        defer {
+            eventLoop.stop()
+            withExtendedLifetime(input) {}
+        }
         var threads: [VCPUThread] = []
         for (index, vcpu) in vcpus.enumerated() {
             let thread = VCPUThread(name: "vcpu\(index)") { [self] in runLoop(vcpu, index: index) }

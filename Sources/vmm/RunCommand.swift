@@ -40,6 +40,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Load address of a flat binary (hex with 0x, or decimal).")
     var loadAddress: String?
 
+    @Option(name: .long, help: "COM1 input: stdin (default; raw mode when it is a terminal) or none.")
+    var serialInput: String = "stdin"
+
     @Option(name: .long, help: "CPU template: host (default: KVM's CPUID unchanged) or nested-emulator.")
     var cpuTemplate: String = "host"
 
@@ -56,6 +59,9 @@ struct RunCommand: ParsableCommand {
         }
         if let loadAddress, parseAddress(loadAddress) == nil {
             throw ValidationError("--load-address: expected a hex (0x...) or decimal address, got '\(loadAddress)'")
+        }
+        guard serialInput == "stdin" || serialInput == "none" else {
+            throw ValidationError("--serial-input: expected stdin or none, got '\(serialInput)'")
         }
         if CPUTemplate.named(cpuTemplate) == nil {
             throw ValidationError("--cpu-template: expected one of \(CPUTemplate.all.map(\.name).joined(separator: ", ")), got '\(cpuTemplate)'")
@@ -86,15 +92,20 @@ struct RunCommand: ParsableCommand {
                                mode: entryMode.flatMap(X86EntryState.Mode.init(rawValue:)))
         var logger = Logger(label: "vmm")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
-        let config = MachineConfiguration(memorySize: memory << 20, vcpuCount: cpus, image: image,
+        var config = MachineConfiguration(memorySize: memory << 20, vcpuCount: cpus, image: image,
                                           cpuTemplate: CPUTemplate.named(cpuTemplate) ?? .host,
                                           serialSink: { byte in writeStdout(byte) }, logger: logger)
+        if serialInput == "stdin" { config.serialInput = STDIN_FILENO }
+        let terminal = TerminalMode(fd: STDIN_FILENO)
         let exit: MachineExit
         do {
             let machine = try MicroVM(configuration: config)
             StopSignals.install { [weak machine] name in machine?.requestStop(.stopped(reason: name)) }
+            if serialInput == "stdin" { terminal.enterRaw() }
             exit = try machine.run()
+            terminal.restore()
         } catch {
+            terminal.restore()
             printError("vmm: \(error)")
             throw ExitCode(1)
         }

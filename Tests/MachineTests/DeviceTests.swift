@@ -124,3 +124,36 @@ import Testing
         #expect(CPUTemplate.named("nope") == nil)
     }
 }
+
+@Suite struct SerialReceiveTests {
+    @Test func receivedBytesAreReadInOrderWithDataReadyAndInterrupt() {
+        let raised = SerialInterruptTests.Counter()
+        let uart = SerialPort(sink: { _ in }, interrupt: { raised.n.withLock { $0 += 1 } })
+        #expect(uart.read(offset: 5, size: 1) & 0x01 == 0, "no data ready yet")
+        uart.write(offset: 1, size: 1, value: 0x01)            // enable received-data interrupts
+        #expect(uart.receive(Array("ab".utf8)) == 2)
+        #expect(raised.value == 1)
+        #expect(uart.read(offset: 2, size: 1) & 0x0F == 0x04, "IIR: received data")
+        #expect(uart.read(offset: 5, size: 1) & 0x01 == 0x01)
+        #expect(uart.read(offset: 0, size: 1) == 0x61)
+        #expect(uart.read(offset: 0, size: 1) == 0x62)
+        #expect(uart.read(offset: 5, size: 1) & 0x01 == 0)
+        #expect(uart.read(offset: 2, size: 1) & 0x0F == 0x01, "nothing pending once drained")
+    }
+
+    @Test func aFullBufferRefusesMoreAndSignalsWhenTheGuestDrainsIt() {
+        let uart = SerialPort(sink: { _ in })
+        let drained = SerialInterruptTests.Counter()
+        uart.onReceiveSpace { drained.n.withLock { $0 += 1 } }
+        let capacity = SerialPort.receiveCapacity
+        #expect(uart.receive([UInt8](repeating: 0x41, count: capacity + 100)) == capacity)
+        #expect(uart.receiveRoom == 0)
+        #expect(uart.receive([0x42]) == 0, "nothing is taken, so the feeder keeps it")
+        #expect(uart.read(offset: 0, size: 1) == 0x41)
+        #expect(drained.value == 1, "reading from a full buffer tells the feeder there is room")
+        #expect(uart.receiveRoom == 1)
+        for _ in 1..<capacity { _ = uart.read(offset: 0, size: 1) }
+        #expect(uart.receiveRoom == capacity)
+        #expect(uart.read(offset: 0, size: 1) == 0, "an empty receiver reads 0")
+    }
+}

@@ -24,14 +24,19 @@ func vmmPath() throws -> String {
     return path
 }
 
-func runVMM(_ arguments: [String]) throws -> ProcessResult {
+func runVMM(_ arguments: [String], input: String? = nil) throws -> ProcessResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try vmmPath())
     process.arguments = arguments
-    let out = Pipe(), err = Pipe()
+    let out = Pipe(), err = Pipe(), inPipe = Pipe()
     process.standardOutput = out
     process.standardError = err
+    process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
     try process.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inPipe.fileHandleForWriting.close()
+    }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -88,6 +93,12 @@ struct VMMBinaryTests {
         let lines = r.stderr.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(r.stderr.contains("shutdown (triple fault)") && r.stderr.contains("RIP 0x") && r.stderr.contains("instruction bytes"))
+    }
+
+    @Test func stdinReachesTheGuestThroughCOM1() throws {
+        let r = try runVMM(["run", "--kernel", try GuestPrograms.elfPath(.serialEcho), "--memory", "16"], input: "hello vmm\n")
+        #expect(r.stdout == "hello vmm\n", "the guest echoes what it received")
+        #expect(r.status == (10 << 1) | 1, "it reports 10 bytes received")
     }
 
     @Test func sigtermStopsAnEndlessGuest() throws {

@@ -20,6 +20,7 @@ public enum GuestProgram: String, CaseIterable, Sendable {
     case smpID = "smp_id"
     case tripleFault = "triple_fault"
     case serialHello = "serial_hello"
+    case serialEcho = "serial_echo"
 
     /// hello_real is only built as a flat binary (it is linked at offset 0 of its segment).
     public var hasELF: Bool { self != .helloReal }

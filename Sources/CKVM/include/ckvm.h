@@ -113,6 +113,14 @@ int ckvm_eventfd(unsigned int initial, int semaphore);
 // Names the calling thread (vcpu0, ...; at most 15 bytes shown): prctl(PR_SET_NAME) is variadic.
 int ckvm_set_thread_name(const char *name);
 
+// epoll for the device event loop (Swift's Glibc module does not carry <sys/epoll.h>). Each call is
+// the syscall with EPOLLIN interest and the fd itself as the event data; results are fd or -errno.
+int ckvm_epoll_create(void);
+int ckvm_epoll_add(int epfd, int fd);
+int ckvm_epoll_del(int epfd, int fd);
+// Waits for up to `max` ready fds, written to `ready`; returns their count or -errno.
+int ckvm_epoll_wait(int epfd, int *ready, int max, int timeout_ms);
+
 // SIGRTMIN is a glibc function call, not a constant Swift can import.
 int ckvm_sigrtmin(void);
 
