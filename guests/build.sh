@@ -43,6 +43,11 @@ mv "$tmp/hello_real.bin" "$out/hello_real.bin"   # its ELF (linked at 0) is not 
 build_one hello_prot32 i386-unknown-none-elf elf_i386 guest.ld
 mv "$tmp/hello_prot32.elf" "$tmp/hello_prot32.bin" "$out/"
 
+for name in pvh_exit pvh_idle; do
+    build_one "$name" i386-unknown-none-elf elf_i386 pvh.ld
+    mv "$tmp/$name.elf" "$out/"
+done
+
 for name in hello_long64 cpl3_iopl3 pio_mmio dirty_pages pio_loop_cpl3 smp_id triple_fault serial_hello serial_echo; do
     build_one "$name" x86_64-unknown-none-elf elf_x86_64 guest.ld
     mv "$tmp/$name.elf" "$tmp/$name.bin" "$out/"

@@ -6,7 +6,7 @@
 #   README.md for installing the toolchain from swift.org when it is missing.
 set -euo pipefail
 
-packages=(linux-libc-dev libseccomp-dev libcap-dev iproute2 e2fsprogs gcc libc6-dev python3 lz4)
+packages=(linux-libc-dev libseccomp-dev libcap-dev iproute2 e2fsprogs gcc libc6-dev python3 lz4 acpica-tools)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

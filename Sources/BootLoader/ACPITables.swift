@@ -83,24 +83,28 @@ public struct ACPIConfiguration: Equatable, Sendable {
 public struct ACPIWriteResult: Equatable, Sendable {
     public let rsdp: GuestAddress
     public let range: GuestRange
-    /// Each table's place ("RSDP", "XSDT", "FACP", "APIC", "DSDT").
+    /// Each table's place ("RSDP", "XSDT", "FACP", "APIC", "DSDT"), for diagnostics.
     public let tables: [LinuxWrite]
     public var e820Entry: E820Entry { E820Entry(range: range, type: .acpi) }
 }
 
 /// The tables as one blob, laid out from `base`, before anything is written.
 public struct ACPIImage: Equatable, Sendable {
+    /// One table's place in `bytes`.
+    public struct Entry: Equatable, Sendable {
+        public let signature: String
+        public let offset: Int
+    }
     public let base: GuestAddress
     public let bytes: [UInt8]
-    /// Offsets into `bytes` by signature, in layout order.
-    public let offsets: [(String, Int)]
-    public static func == (a: ACPIImage, b: ACPIImage) -> Bool {
-        a.base == b.base && a.bytes == b.bytes && a.offsets.map(\.0) == b.offsets.map(\.0)
-            && a.offsets.map(\.1) == b.offsets.map(\.1)
-    }
-    /// The table whose signature is `signature` (its header's length), or nil.
+    /// In layout order: RSDP, XSDT, FACP, APIC, DSDT.
+    public let entries: [Entry]
+
+    public func offset(of signature: String) -> Int? { entries.first { $0.signature == signature }?.offset }
+
+    /// The table whose signature is `signature` (as long as its header says), or nil.
     public func table(_ signature: String) -> [UInt8]? {
-        guard let offset = offsets.first(where: { $0.0 == signature })?.1 else { return nil }
+        guard let offset = offset(of: signature), offset + 8 <= bytes.count else { return nil }
         let length = signature == "RSDP" ? ACPITables.rsdpLength
             : Int(bytes[offset + 4]) | Int(bytes[offset + 5]) << 8 | Int(bytes[offset + 6]) << 16 | Int(bytes[offset + 7]) << 24
         guard offset + length <= bytes.count else { return nil }
@@ -133,6 +137,10 @@ public enum ACPITables {
     public static let dsdtRevision: UInt8 = 2
 
     // FADT flags (ACPI 6.5 table 5.10).
+    /// PWR_BUTTON / SLP_BUTTON set: no fixed-feature buttons (a hardware-reduced machine has none);
+    /// a power button has to be a control-method device in the DSDT.
+    public static let fadtFlagPowerButtonNotFixed: UInt32 = 1 << 4
+    public static let fadtFlagSleepButtonNotFixed: UInt32 = 1 << 5
     public static let fadtFlagResetRegSupported: UInt32 = 1 << 10
     public static let fadtFlagHardwareReduced: UInt32 = 1 << 20
     // IA-PC boot architecture flags.
@@ -150,10 +158,10 @@ public enum ACPITables {
         guard memory.isValid(range) else { throw .memory(.outOfBounds(address: base, length: range.length)) }
         do { try memory.write(image.bytes, at: base) } catch { throw .memory(error) }
         var tables: [LinuxWrite] = []
-        for (name, offset) in image.offsets {
-            let length = name == "RSDP" ? rsdpLength : (image.table(name)?.count ?? 0)
-            if let start = base.adding(UInt64(offset)), let r = GuestRange(start: start, length: UInt64(length)) {
-                tables.append(LinuxWrite(name: name, range: r))
+        for entry in image.entries {
+            let length = image.table(entry.signature)?.count ?? 0
+            if let start = base.adding(UInt64(entry.offset)), let r = GuestRange(start: start, length: UInt64(length)) {
+                tables.append(LinuxWrite(name: entry.signature, range: r))
             }
         }
         return ACPIWriteResult(rsdp: base, range: range, tables: tables)
@@ -176,8 +184,8 @@ public enum ACPITables {
             throw .memory(.invalidRange(start: base, length: UInt64(total)))
         }
         if base < E820Map.highRAMStart, end > E820Map.highRAMStart { throw .crossesOneMiB(range) }
-        // No overflow: `range` proved base + total fits.
-        let address = { (offset: Int) in base.raw + UInt64(offset) }
+        // `range` proved base + total fits in 64 bits, so no offset below total can wrap.
+        let address = { (offset: Int) in base.raw &+ UInt64(offset) }
 
         var blob = LittleEndianBytes(count: total)
         blob.put(rsdp(xsdt: address(xsdtOffset)), at: 0)
@@ -185,9 +193,9 @@ public enum ACPITables {
         blob.put(fadt(dsdt: address(dsdtOffset), i8042: config.describeI8042), at: fadtOffset)
         blob.put(madtBytes, at: madtOffset)
         blob.put(dsdtBytes, at: dsdtOffset)
+        let layout = [("RSDP", 0), ("XSDT", xsdtOffset), ("FACP", fadtOffset), ("APIC", madtOffset), ("DSDT", dsdtOffset)]
         return ACPIImage(base: base, bytes: blob.bytes,
-                         offsets: [("RSDP", 0), ("XSDT", xsdtOffset), ("FACP", fadtOffset), ("APIC", madtOffset),
-                                   ("DSDT", dsdtOffset)])
+                         entries: layout.map { ACPIImage.Entry(signature: $0.0, offset: $0.1) })
     }
 
     static func validate(_ config: ACPIConfiguration) throws(FirmwareTableError) {
@@ -232,7 +240,9 @@ public enum ACPITables {
         var bootArch = bootArchVGANotPresent | bootArchCMOSRTCNotPresent
         if i8042 { bootArch |= bootArch8042 }
         body.put(bootArch, at: at(109))                                  // IAPC_BOOT_ARCH
-        body.put(fadtFlagHardwareReduced | fadtFlagResetRegSupported, at: at(112))   // Flags
+        let flags = fadtFlagHardwareReduced | fadtFlagResetRegSupported | fadtFlagPowerButtonNotFixed
+            | fadtFlagSleepButtonNotFixed
+        body.put(flags, at: at(112))                                      // Flags
         body.put(ioRegister(ACPIPorts.reset), at: at(116))                // RESET_REG
         body.put(ACPIPorts.resetValue, at: at(128))                       // RESET_VALUE
         body.put(fadtMinorRevision, at: at(131))                          // FADT Minor Version

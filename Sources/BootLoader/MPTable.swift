@@ -46,8 +46,16 @@ public struct MPTable: Equatable, Sendable {
     public var ioapicID: UInt8 { UInt8(clamping: vcpuCount) }
 
     /// ISA IRQ → IOAPIC pin for every I/O interrupt entry: identity except IRQ0 → 2, no IRQ2.
-    public static let isaRouting: [(irq: UInt8, pin: UInt8)] =
-        (0..<16).compactMap { irq in irq == 2 ? nil : (UInt8(irq), irq == 0 ? 2 : UInt8(irq)) }
+    public static let isaRouting: [ISARoute] = {
+        var routes: [ISARoute] = []
+        for irq: UInt8 in 0..<16 where irq != 2 { routes.append(ISARoute(irq: irq, pin: irq == 0 ? 2 : irq)) }
+        return routes
+    }()
+
+    public struct ISARoute: Equatable, Sendable {
+        public let irq: UInt8
+        public let pin: UInt8
+    }
 
     /// Entries in the configuration table: processors, bus, IOAPIC, I/O interrupts, 2 local ones.
     public var entryCount: Int { vcpuCount + 2 + Self.isaRouting.count + 2 }
@@ -74,7 +82,8 @@ public struct MPTable: Equatable, Sendable {
         guard let range = GuestRange(start: address, length: UInt64(size)), range.last.raw <= UInt64(UInt32.max) else {
             throw .memory(.invalidRange(start: address, length: UInt64(size)))
         }
-        let configAddress = UInt32(truncatingIfNeeded: address.raw) + UInt32(Self.floatingPointerSize)
+        // Cannot wrap: the whole range, configuration table included, ends below 4 GiB.
+        let configAddress = UInt32(truncatingIfNeeded: address.raw) &+ UInt32(Self.floatingPointerSize)
         return floatingPointer(configAddress: configAddress) + configurationTable()
     }
 

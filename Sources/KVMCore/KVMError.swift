@@ -57,6 +57,7 @@ public enum KVMOperation: String, Sendable, CustomStringConvertible {
     case kick = "pthread_kill(vCPU)"
     case installSignalHandler = "sigaction(kick signal)"
     case eventfd = "eventfd"
+    case epoll = "epoll"
 
     public var description: String { rawValue }
 }

@@ -20,7 +20,9 @@ public struct CivilTime: Sendable, Equatable {
 
     /// The time `unixSeconds` after 1970-01-01T00:00:00Z. Days to date by the era method (400-year
     /// cycles of 146097 days), which needs no tables and is exact for any Int64 day count in range.
-    public init(unixSeconds t: Int64) {
+    /// Times beyond about ±140 million years are clamped, so no step below can overflow.
+    public init(unixSeconds: Int64) {
+        let t = min(max(unixSeconds, -(1 << 52)), 1 << 52)
         let days = Self.floorDiv(t, 86_400), secs = t - days * 86_400
         hour = secs / 3600; minute = secs / 60 % 60; second = secs % 60
         let z = days + 719_468 // days since 0000-03-01: March-based years put leap day last

@@ -17,7 +17,7 @@ public final class EventLoop: Sendable {
 
     public init() throws(KVMError) {
         let fd = ckvm_epoll_create()
-        guard fd >= 0 else { throw KVMError.system(.eventfd, errno: .init(rawValue: -fd)) }
+        guard fd >= 0 else { throw KVMError.system(.epoll, errno: .init(rawValue: -fd)) }
         epoll = fd
         wake = try EventFD()
         do { try add(wake.fileDescriptor.rawValue) { } } catch { close(fd); throw error }
@@ -32,7 +32,7 @@ public final class EventLoop: Sendable {
         let r = ckvm_epoll_add(epoll, fd)
         if r < 0 {
             handlers.withLock { _ = $0.removeValue(forKey: fd) }
-            throw KVMError.system(.eventfd, errno: .init(rawValue: -r))
+            throw KVMError.system(.epoll, errno: .init(rawValue: -r))
         }
     }
 

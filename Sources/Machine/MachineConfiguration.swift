@@ -39,6 +39,9 @@ public struct MachineConfiguration: Sendable {
     /// A readable file descriptor whose bytes the guest receives on COM1 (stdin, a pty, a socket);
     /// nil for none. The machine does not close it.
     public var serialInput: Int32? = nil
+    /// Receives the boot-time device's `Guest-boot-time = ...` line (Firecracker's --boot-timer) and the
+    /// port 0x80 boot-stage timestamps; nil keeps the boot-time device off the bus.
+    public var bootTimerLog: (@Sendable (String) -> Void)? = nil
     /// CPUID changes (see CPUTemplate); `.host` changes nothing.
     public var cpuTemplate: CPUTemplate
     public var logger: Logger
@@ -63,6 +66,7 @@ public enum MachineError: Error, Sendable, CustomStringConvertible {
     case memory(GuestMemoryError)
     case image(ImageLoadError)
     case linux(LinuxLoadError)
+    case firmware(FirmwareTableError)
     case setup(FlatX86SetupError)
     case bus(BusError)
     case thread(name: String, errno: Int32)
@@ -74,6 +78,7 @@ public enum MachineError: Error, Sendable, CustomStringConvertible {
         case let .memory(e): "guest memory: \(e)"
         case let .image(e): "guest image: \(e)"
         case let .linux(e): "Linux kernel: \(e)"
+        case let .firmware(e): "firmware tables: \(e)"
         case let .setup(e): "vCPU entry setup: \(e)"
         case let .bus(e): "device bus: \(e)"
         case let .thread(name, errno): "cannot start thread \(name): errno \(errno)"

@@ -19,6 +19,12 @@ public final class MicroVM: Sendable {
     public let mmioBus: AddressBus
     /// Device I/O thread: console input now, virtio queues later.
     public let eventLoop: EventLoop
+    /// Firecracker-compatible boot-time device, when the configuration asked for it.
+    public let bootTimer: BootTimerDevice?
+    /// Boot-stage codes the guest wrote to port 0x80.
+    public let postCodes: PostCodePort
+    /// QEMU's firmware configuration interface; add files before `run()`.
+    public let firmwareConfig: FwCfgDevice
     let serial: SerialPort
     let entry: X86EntryState
     let logger: Logger
@@ -33,6 +39,7 @@ public final class MicroVM: Sendable {
     /// Builds the machine. `extraPortDevices` / `mmioDevices` let embedders and tests add devices.
     public init(configuration c: MachineConfiguration, extraPortDevices: [AddressBus.Entry],
                 mmioDevices: [AddressBus.Entry]) throws(MachineError) {
+        let constructionStart = BootTimestamp.now()   // what boot times are measured from
         configuration = c
         logger = c.logger
         guard c.memorySize >= FlatX86Layout.minimumRAM, c.memorySize % 4096 == 0 else {
@@ -60,7 +67,7 @@ public final class MicroVM: Sendable {
         } catch { throw .kvm(error) }
 
         // Image and entry state.
-        entry = try Self.load(c.image, into: memory, template: c.cpuTemplate, logger: c.logger)
+        entry = try Self.load(c.image, into: memory, vcpuCount: c.vcpuCount, template: c.cpuTemplate, logger: c.logger)
 
         // vCPUs: CPUID from what KVM supports (long mode needs LM visible), APIC id per vCPU.
         do {
@@ -104,21 +111,52 @@ public final class MicroVM: Sendable {
             AddressBus.Entry(name: "debug-exit", base: UInt64(DebugExitDevice.defaultPort), length: 1, device: debugExit),
             AddressBus.Entry(name: "i8042", base: 0x64, length: 1,
                              device: ResetPort { exitBox.machine?.requestStop(.reset) }),
-        ] + extraPortDevices
+            AddressBus.Entry(name: "acpi-power", base: UInt64(ACPIPowerDevice.base), length: ACPIPowerDevice.length,
+                             device: ACPIPowerDevice(onPowerOff: { exitBox.machine?.requestStop(.poweredOff) },
+                                                     onReset: { exitBox.machine?.requestStop(.reset) })),
+        ]
+        let stageLog: @Sendable (String) -> Void = c.bootTimerLog ?? { [logger = c.logger] line in logger.debug("\(line)") }
+        postCodes = PostCodePort(start: constructionStart, log: stageLog)
+        firmwareConfig = FwCfgDevice(ramSize: c.memorySize, cpuCount: c.vcpuCount, memory: memory)
+        let legacyEntries = [
+            AddressBus.Entry(name: "post-code", base: 0x80, length: 1, device: postCodes),
+            AddressBus.Entry(name: "io-delay", base: 0xED, length: 1, device: IODelayPort()),
+            AddressBus.Entry(name: "cmos", base: UInt64(CMOSDevice.port), length: CMOSDevice.length,
+                             device: CMOSDevice(memory: memory, vcpuCount: c.vcpuCount)),
+            AddressBus.Entry(name: "fw_cfg", base: UInt64(FwCfgDevice.port), length: FwCfgDevice.length, device: firmwareConfig),
+        ]
+        var mmioEntries = mmioDevices
+        if let log = c.bootTimerLog {
+            let timer = BootTimerDevice(start: constructionStart, log: log)
+            bootTimer = timer
+            mmioEntries.append(AddressBus.Entry(name: "boot-timer", base: BootTimerDevice.defaultBase,
+                                                length: BootTimerDevice.length, device: timer))
+        } else {
+            bootTimer = nil
+        }
         do {
-            portBus = try AddressBus(kind: "pio", entries: portEntries, logger: c.logger)
-            mmioBus = try AddressBus(kind: "mmio", entries: mmioDevices, logger: c.logger)
+            portBus = try AddressBus(kind: "pio", entries: portEntries + legacyEntries + extraPortDevices, logger: c.logger)
+            mmioBus = try AddressBus(kind: "mmio", entries: mmioEntries, logger: c.logger)
         } catch { throw .bus(error) }
         exitBox.machine = self
     }
 
-    static func load(_ image: BootImage, into memory: GuestMemoryMap, template: CPUTemplate,
+    static func load(_ image: BootImage, into memory: GuestMemoryMap, vcpuCount: Int, template: CPUTemplate,
                      logger: Logger) throws(MachineError) -> X86EntryState {
         if case let .linux(kernel, initrd, cmdline) = image {
             let full = ([cmdline] + template.kernelArguments.filter { !cmdline.contains($0) })
                 .filter { !$0.isEmpty }.joined(separator: " ")
+            // Firmware tables: ACPI (RSDP, XSDT, FADT, MADT, DSDT) for kernels that use it, and an MP
+            // table for those booted with acpi=off, so both find every vCPU and the IOAPIC.
+            let acpi: ACPIWriteResult
             do {
-                let result = try LinuxLoader.load(kernel: kernel, initrd: initrd, cmdline: full, memory: memory)
+                acpi = try ACPITables.write(ACPIConfiguration(vcpuCount: vcpuCount), into: memory)
+                try MPTable(vcpuCount: vcpuCount).write(into: memory)
+            } catch { throw .firmware(error) }
+            do {
+                let options = LinuxBootOptions(rsdp: acpi.rsdp, reservedRanges: [acpi.e820Entry])
+                let result = try LinuxLoader.load(kernel: kernel, initrd: initrd, cmdline: full, memory: memory,
+                                                  options: options)
                 logger.info("loaded Linux", metadata: ["protocol": "\(result.bootProtocol)", "cmdline": "\(full)"])
                 return result.entryState
             } catch { throw .linux(error) }
@@ -147,8 +185,13 @@ public final class MicroVM: Sendable {
         // The loop's handlers hold the input weakly: it lives exactly as long as this run.
         let input = configuration.serialInput.map { ConsoleInput(fd: $0, serial: serial, loop: eventLoop) }
         do { try input?.start() } catch {
-            // A closed or unpollable stdin must not stop the guest: it just gets no console input.
-            logger.warning("serial input unavailable: \(error)")
+            // A closed or unpollable input (a regular file, /dev/null: EPERM) must not stop the
+            // guest: it just gets no console input.
+            if error.errno == .notPermitted {
+                logger.info("serial input is not pollable (a regular file or /dev/null): no console input")
+            } else {
+                logger.warning("serial input unavailable: \(error)")
+            }
         }
         let loopStatus = eventLoop.start()
         guard loopStatus == 0 else { throw .thread(name: "event-loop", errno: loopStatus) }

@@ -43,6 +43,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "COM1 input: stdin (default; raw mode when it is a terminal) or none.")
     var serialInput: String = "stdin"
 
+    @Flag(name: .long, help: "Log Firecracker's `Guest-boot-time = ...` line when the guest writes 123 to 0xC0000000.")
+    var bootTimer = false
+
     @Option(name: .long, help: "CPU template: host (default: KVM's CPUID unchanged) or nested-emulator.")
     var cpuTemplate: String = "host"
 
@@ -96,6 +99,7 @@ struct RunCommand: ParsableCommand {
                                           cpuTemplate: CPUTemplate.named(cpuTemplate) ?? .host,
                                           serialSink: { byte in writeStdout(byte) }, logger: logger)
         if serialInput == "stdin" { config.serialInput = STDIN_FILENO }
+        if bootTimer { config.bootTimerLog = { line in printError(line) } }
         let terminal = TerminalMode(fd: STDIN_FILENO)
         let exit: MachineExit
         do {

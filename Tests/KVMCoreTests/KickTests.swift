@@ -109,8 +109,8 @@ struct KickTests {
         let (_, vcpu) = try TestVM.forProgram(.pioLoopCPL3)
         let flags = Flags()
         let outcome = Self.runUntilKicked(vcpu, flags) { exit, n in
-            // pio_loop_cpl3: the n-th exit is a 4-byte OUT of n to port 0x510.
-            guard exit == .ioOut(port: 0x510, size: 4, count: 1, value: UInt32(truncatingIfNeeded: n)) else {
+            // pio_loop_cpl3: the n-th exit is a 4-byte OUT of n to port 0x530.
+            guard exit == .ioOut(port: 0x530, size: 4, count: 1, value: UInt32(truncatingIfNeeded: n)) else {
                 throw UnexpectedExit(exit: exit, context: "exit \(n) of pio_loop_cpl3")
             }
             flags.exits.store(n + 1, ordering: .releasing)

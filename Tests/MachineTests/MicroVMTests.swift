@@ -68,7 +68,7 @@ struct MicroVMTests {
     @Test func requestStopEndsAnEndlessGuestPromptly() throws {
         let config = MachineConfiguration(memorySize: 16 << 20, image: try elfImage(.pioLoopCPL3), serialSink: { _ in })
         let counter = RecordingCounter()
-        let port = AddressBus.Entry(name: "loop", base: 0x510, length: 4, device: counter)
+        let port = AddressBus.Entry(name: "loop", base: 0x530, length: 4, device: counter)
         let vm = try MicroVM(configuration: config, extraPortDevices: [port], mmioDevices: [])
         let stopper = Thread {
             while counter.count < 1000 { usleep(1000) }

@@ -1,15 +1,46 @@
-// The smallest /init for Linux boot tests: print a marker the host looks for, then reboot (with
-// `reboot=k` the kernel resets through the i8042, which ends the VM). One program, no fork/exec:
-// each exec costs about a second on hosts where guest kernel code is interpreted.
+// The smallest /init for Linux boot tests: one program, no fork/exec (each exec costs about a second
+// on hosts where guest kernel code is interpreted). It mounts proc and sysfs, prints what the kernel
+// saw as `SWIFT-VMM-...` lines the host checks, writes 123 to Firecracker's boot-time device
+// (0xC0000000 through /dev/mem), then ends the VM: power-off through ACPI, or, when the kernel runs
+// without ACPI (`swifttest_end=reboot` on its command line, passed to init's environment), a reboot
+// that `reboot=k` turns into an i8042 reset.
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/reboot.h>
 #include <unistd.h>
-#include <fcntl.h>
+
+static void print_file(const char *label, const char *path) {
+    char buf[512] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) { printf("SWIFT-VMM-%s: (unreadable %s)\n", label, path); return; }
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = 0;
+    printf("SWIFT-VMM-%s: %s\n", label, n > 0 ? buf : "");
+}
+
 int main(void) {
     int fd = open("/dev/console", O_WRONLY);
-    if (fd >= 0) { dup2(fd, 1); }
+    if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
     printf("SWIFT-VMM-INIT-OK pid=%d\n", getpid());
+    mount("proc", "/proc", "proc", 0, NULL);
+    mount("sysfs", "/sys", "sysfs", 0, NULL);
+    print_file("CMDLINE", "/proc/cmdline");
+    print_file("CPUS", "/sys/devices/system/cpu/online");
+    print_file("CLOCKSOURCE", "/sys/devices/system/clocksource/clocksource0/current_clocksource");
+    int mem = open("/dev/mem", O_RDWR | O_SYNC);
+    if (mem >= 0) {
+        volatile unsigned char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, mem, 0xC0000000);
+        if (p != MAP_FAILED) { p[0] = 123; munmap((void *)p, 4096); printf("SWIFT-VMM-BOOTTIME: written\n"); }
+        close(mem);
+    }
     fflush(stdout);
-    reboot(RB_AUTOBOOT);
+    const char *end = getenv("swifttest_end");
+    sync();
+    reboot(end && strcmp(end, "reboot") == 0 ? RB_AUTOBOOT : RB_POWER_OFF);
     for (;;) pause();
 }

@@ -2,7 +2,7 @@
 //   KVM_RUN (ioctl, -errno on failure; EINTR/EAGAIN would be `.interrupted`),
 //   read exit_reason, for KVM_EXIT_IO check size ∈ {1,2,4}, count ≥ 1, data_offset + size*count
 //   within the mapping (overflow-checked), direction OUT, assemble the value byte by byte from
-//   data_offset (little-endian, `size` bytes), then match port 0x510 / size 4 / count 1 / value.
+//   data_offset (little-endian, `size` bytes), then match port 0x530 / size 4 / count 1 / value.
 // What the Swift side does beyond this (binding the kicker's thread under a mutex, building the enum)
 // is exactly the overhead the benchmark exists to measure.
 #include "cpio_loop.h"
@@ -44,7 +44,7 @@ int cpio_run_exits(int vcpu_fd, void *run_page, size_t map_size, uint64_t exits,
         const uint8_t *data = (const uint8_t *)run + offset;
         uint32_t value = 0;
         for (unsigned i = 0; i < size; i++) value |= (uint32_t)data[i] << (8 * i);
-        if (run->io.port != 0x510 || size != 4 || count != 1) {
+        if (run->io.port != 0x530 || size != 4 || count != 1) {
             *expected = want;
             return -2000;
         }

@@ -1,4 +1,4 @@
-// One VM with one vCPU running guests/pio_loop_cpl3 (a CPL3 loop of `out dx, eax` to port 0x510 with
+// One VM with one vCPU running guests/pio_loop_cpl3 (a CPL3 loop of `out dx, eax` to port 0x530 with
 // an incrementing counter), and two ways of driving the same vCPU through N port-I/O exits:
 //   - Swift: `VCPU.run()` and a switch on the `VCPUExit` (the public KVMCore API, as a VMM uses it);
 //   - C:     `cpio_run_exits` (CPIOLoop): ioctl(KVM_RUN) and the same checks on its own mapping of the
@@ -20,7 +20,7 @@ public struct PIOExitError: Error, CustomStringConvertible {
 /// Owns the VM; drive it from one thread at a time (the benchmark's own thread).
 public final class PIOExitBench: @unchecked Sendable {
     // @unchecked: used by one thread at a time (the benchmark driver); never concurrently.
-    public static let port: UInt16 = 0x510
+    public static let port: UInt16 = 0x530
 
     let kvm: KVM
     let vm: VirtualMachine

@@ -10,7 +10,7 @@
 void *cpio_map_run(int vcpu_fd, size_t map_size);
 void cpio_unmap_run(void *run, size_t map_size);
 
-/// Runs the vCPU `exits` times. Each exit must be KVM_EXIT_IO, OUT, 4 bytes, count 1, port 0x510,
+/// Runs the vCPU `exits` times. Each exit must be KVM_EXIT_IO, OUT, 4 bytes, count 1, port 0x530,
 /// carrying `*expected`; `*expected` is incremented per exit (as the Swift loop does).
 /// Returns 0, or a negative code: -errno from KVM_RUN, -1000 - reason for another exit reason,
 /// -2000 for a malformed/other I/O exit, -3000 for a wrong value.

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Boot-time and memory harness: vmm against QEMU microvm, side by side on the same work.
+
+Measures (medians over interleaved runs, so machine noise hits both alike):
+  first-instruction  process start -> exit of a PVH probe whose first instruction writes the
+                     debug-exit port (guests/pvh_exit.S): the cost of getting a guest running.
+  memory             VMM overhead while a PVH guest idles in HLT (guests/pvh_idle.S), 128 MiB RAM:
+                     process RSS minus the RSS of the guest-RAM mapping, read from /proc/PID/smaps
+                     (the way Firecracker and Cloud Hypervisor state their overhead).
+  linux-userspace    (--linux) process start -> the test /init's marker on the serial console, for
+                     the shared guest kernel with the same initramfs and command line.
+Writes results.json and chart.svg into --out (default Benchmarks/boot/results) and prints ratios.
+"""
+import argparse, json, os, signal, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+QEMU = ["qemu-system-x86_64", "-M", "microvm", "-enable-kvm", "-cpu", "host,-arch-capabilities,-cx16",
+        "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+def build(out):
+    # Statically linked Swift runtime, as the launcher image ships it: fewer shared pages to map.
+    sh(["swift", "build", "-c", "release", "--product", "vmm", "--static-swift-stdlib",
+        "--scratch-path", os.path.join(ROOT, ".build-static")], cwd=ROOT, stdout=subprocess.DEVNULL)
+    sh(["bash", os.path.join(ROOT, "guests/build.sh"), out])
+    return os.path.join(ROOT, ".build-static/release/vmm")
+
+def timed(cmd):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+def first_instruction(vmm, guests, rounds):
+    probe = os.path.join(guests, "pvh_exit.elf")
+    cmds = {"vmm": [vmm, "run", "--kernel", probe, "--memory", "128", "--serial-input", "none"],
+            "qemu": QEMU + ["-m", "128", "-kernel", probe]}
+    times = {k: [] for k in cmds}
+    for i in range(rounds):
+        order = list(cmds) if i % 2 == 0 else list(reversed(list(cmds)))
+        for k in order:
+            times[k].append(timed(cmds[k]))
+    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+
+def overhead_mib(pid, ram_bytes):
+    total, guest = 0, 0
+    size = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" not in parts[0]:
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                size = hi - lo
+            elif parts[0] == "Rss:":
+                kib = int(parts[1])
+                total += kib
+                if size is not None and size >= ram_bytes:  # the guest-RAM mapping
+                    guest += kib
+    return (total - guest) / 1024, total / 1024
+
+def memory(vmm, guests, settle):
+    idle = os.path.join(guests, "pvh_idle.elf")
+    cmds = {"vmm": [vmm, "run", "--kernel", idle, "--memory", "128", "--serial-input", "none"],
+            "qemu": QEMU + ["-m", "128", "-kernel", idle]}
+    result = {}
+    for k, cmd in cmds.items():
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(settle)
+        try:
+            over, total = overhead_mib(p.pid, 128 << 20)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        result[k] = {"overhead_mib": round(over, 2), "rss_mib": round(total, 2)}
+    return result
+
+def linux_userspace(vmm, kernel, initrd, rounds):
+    cmdline = "console=ttyS0 mitigations=off acpi=off panic=-1 reboot=k noxsave clearcpuid=popcnt,smap"
+    cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--initrd", initrd, "--memory", "256", "--serial-input", "none",
+                    "--cpu-template", "nested-emulator", "--cmdline", cmdline.replace(" noxsave clearcpuid=popcnt,smap", "")],
+            "qemu": QEMU + ["-m", "256", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", cmdline]}
+    times = {k: [] for k in cmds}
+    for i in range(rounds):
+        for k in (list(cmds) if i % 2 == 0 else list(reversed(list(cmds)))):
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmds[k], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            seen = None
+            for line in p.stdout:
+                if b"SWIFT-VMM-INIT-OK" in line:
+                    seen = time.perf_counter() - t0
+                    break
+            p.kill(); p.wait()
+            times[k].append(seen if seen is not None else float("nan"))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+def chart(results, path):
+    rows = [("first instruction (ms)", results["first_instruction_ms"]),
+            ("VMM memory overhead (MiB)", {k: v["overhead_mib"] for k, v in results["memory"].items()})]
+    if "linux_userspace_s" in results:
+        rows.append(("Linux to /init (s)", results["linux_userspace_s"]))
+    w, bar, gap = 640, 22, 70
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{len(rows) * gap + 20}" font-family="sans-serif" font-size="12">']
+    for i, (title, vals) in enumerate(rows):
+        y = 20 + i * gap
+        svg.append(f'<text x="10" y="{y}">{title}</text>')
+        top = max(vals.values()) or 1
+        for j, (k, v) in enumerate(sorted(vals.items(), reverse=True)):
+            length = 420 * v / top
+            color = "#2b7bb9" if k == "vmm" else "#999999"
+            svg.append(f'<text x="10" y="{y + 18 + j * bar}">{k}</text>')
+            svg.append(f'<rect x="60" y="{y + 6 + j * bar}" width="{length:.1f}" height="16" fill="{color}"/>')
+            svg.append(f'<text x="{66 + length:.1f}" y="{y + 18 + j * bar}">{v:.2f}</text>')
+    svg.append("</svg>")
+    open(path, "w").write("\n".join(svg))
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--linux", action="store_true", help="also time Linux to /init (about 45 s a boot)")
+    ap.add_argument("--linux-rounds", type=int, default=1)
+    ap.add_argument("--out", default=os.path.join(ROOT, "Benchmarks/boot/results"))
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    guests = tempfile.mkdtemp(prefix="vmm-bench-guests-")
+    vmm = build(guests)
+    results = {"host": os.uname().release, "command": " ".join(sys.argv)}
+    fi = first_instruction(vmm, guests, a.rounds)
+    results["first_instruction_ms"] = {k: round(v, 2) for k, v in fi.items()}
+    print(f"first instruction: vmm {fi['vmm']:.2f} ms, qemu {fi['qemu']:.2f} ms, "
+          f"ratio {fi['vmm'] / fi['qemu']:.3f} (target <= 0.2)")
+    mem = memory(vmm, guests, settle=1.0)
+    results["memory"] = mem
+    print(f"memory overhead (128 MiB guest, idle): vmm {mem['vmm']['overhead_mib']:.2f} MiB "
+          f"(target <= 5), qemu {mem['qemu']['overhead_mib']:.2f} MiB")
+    if a.linux:
+        kernel = os.path.join(ROOT, "..", "shared", "guest-kernel", "vmlinux")
+        init = os.path.join(guests, "init")
+        sh(["gcc", "-static", "-Os", "-o", init, os.path.join(ROOT, "guests/linux/init.c")])
+        initrd = os.path.join(guests, "initrd.cpio")
+        sh([sys.executable, os.path.join(ROOT, "scripts/mkinitramfs.py"), initrd, "--dir", "/dev",
+            "--char", "/dev/console=5:1", "--file", f"/init={init}"])
+        lu = linux_userspace(vmm, kernel, initrd, a.linux_rounds)
+        results["linux_userspace_s"] = {k: round(v, 2) for k, v in lu.items()}
+        print(f"Linux to /init: vmm {lu['vmm']:.1f} s, qemu {lu['qemu']:.1f} s, ratio {lu['vmm'] / lu['qemu']:.3f}")
+    json.dump(results, open(os.path.join(a.out, "results.json"), "w"), indent=2)
+    chart(results, os.path.join(a.out, "chart.svg"))
+    print(f"wrote {a.out}/results.json and chart.svg; reproduce with: python3 Benchmarks/boot/boottime.py")
+
+if __name__ == "__main__":
+    main()
