@@ -4,6 +4,8 @@
 #   hello_real.bin                          flat, load at 0x8000, CS:IP = 0x0800:0000
 #   hello_prot32.elf (ELF32) / .bin         load at 0x100000
 #   <name>.elf (ELF64) / <name>.bin         load at 0x100000 for every long-mode program
+#   probe_pvh.elf, probe_boot_params.elf, probe_multiboot.elf, probe_multiboot_aout.bin,
+#   probe_bzimage.bin                       boot-protocol probes (guests/probe/), loaded as Linux
 # Tools: clang, ld.lld, llvm-objcopy from $SWIFT_TOOLCHAIN_BIN (default /opt/swift/usr/bin, then PATH).
 # Binaries are never committed (.gitignore lists *.bin, *.elf, *.o).
 set -euo pipefail
@@ -51,4 +53,24 @@ done
 for name in hello_long64 cpl3_iopl3 pio_mmio dirty_pages pio_loop_cpl3 smp_id triple_fault serial_hello serial_echo; do
     build_one "$name" x86_64-unknown-none-elf elf_x86_64 guest.ld
     mv "$tmp/$name.elf" "$tmp/$name.bin" "$out/"
+done
+
+# Boot-protocol probes (guests/probe/). $1 output name, $2 source, $3 target, $4 emulation,
+# $5 linker script, then extra preprocessor flags.
+build_probe() {
+    local name="$1" source="$2" target="$3" emul="$4" script="$5"
+    shift 5
+    "$CC" --target="$target" "${CFLAGS[@]}" "$@" "$src/probe/$source.S" -o "$tmp/$name.o"
+    "$LD" -m "$emul" "${LDFLAGS[@]}" -T "$src/$script" "$tmp/$name.o" -o "$tmp/$name.elf"
+}
+build_probe probe_pvh probe_pvh i386-unknown-none-elf elf_i386 pvh.ld
+build_probe probe_boot_params probe_boot_params x86_64-unknown-none-elf elf_x86_64 guest.ld
+build_probe probe_multiboot probe_multiboot i386-unknown-none-elf elf_i386 guest.ld
+mv "$tmp/probe_pvh.elf" "$tmp/probe_boot_params.elf" "$tmp/probe_multiboot.elf" "$out/"
+# Flat images: the a.out-kludge multiboot kernel and the bzImage (linked at 0, file offset = address).
+build_probe probe_multiboot_aout probe_multiboot i386-unknown-none-elf elf_i386 guest.ld -DMULTIBOOT_AOUT_KLUDGE
+build_probe probe_bzimage probe_bzimage x86_64-unknown-none-elf elf_x86_64 probe/bzimage.ld
+for name in probe_multiboot_aout probe_bzimage; do
+    "$OBJCOPY" -O binary "$tmp/$name.elf" "$tmp/$name.bin"
+    mv "$tmp/$name.bin" "$out/"
 done

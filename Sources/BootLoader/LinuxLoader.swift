@@ -1,8 +1,10 @@
 // Direct Linux boot: one call that loads a kernel (ELF vmlinux or bzImage), an optional initrd and
 // a command line, writes the boot structures and returns the vCPU entry state. Protocol choice, in
-// order: an ELF with a PVH note boots through PVH (32-bit entry, hvm_start_info in ebx); another
-// 64-bit ELF through the 64-bit boot protocol (boot_params in rsi, header fields synthesized); a
-// bzImage through the 64-bit boot protocol at load + 0x200 with its own setup header.
+// order: an ELF with a PVH note boots through PVH (32-bit entry, hvm_start_info in ebx); an ELF
+// with a multiboot header through multiboot v1 (32-bit entry, multiboot info in ebx; see
+// MultibootLoader.swift); another 64-bit ELF through the 64-bit boot protocol (boot_params in
+// rsi, header fields synthesized); a bzImage through the 64-bit boot protocol at load + 0x200 with
+// its own setup header; any other image with a multiboot header through its address fields.
 // Everything is validated before guest memory is written, except that a failure after the kernel
 // copy (e.g. memory access errors that validation rules out) may leave a partial image.
 import GuestMemory
@@ -12,6 +14,7 @@ public enum LinuxLoadError: Error, Equatable, Sendable {
     case unrecognizedKernel
     case elf(ImageLoadError)
     case bzImage(BzImageError)
+    case multiboot(MultibootError)
     /// Only 64-bit ELF kernels can use the 64-bit boot protocol (a 32-bit ELF needs a PVH note).
     case elfNotBootable(reason: String)
     /// XEN_ELFNOTE_PHYS32_ENTRY's descriptor must be 4 or 8 bytes.
@@ -41,6 +44,8 @@ public enum LinuxBootProtocol: String, Sendable {
     case elf64
     /// 64-bit boot protocol entered at a bzImage's load address + 0x200.
     case bzImage64
+    /// Multiboot v1: 32-bit entry, eax = 0x2BADB002, ebx = multiboot info.
+    case multiboot
 }
 
 /// One structure the loader wrote, for diagnostics.
@@ -65,7 +70,8 @@ public struct LinuxBootOptions: Equatable, Sendable {
 
 public struct LinuxBootResult: Equatable, Sendable {
     public let bootProtocol: LinuxBootProtocol
-    /// Complete: segments, control registers, rip and rbx (PVH) or rsi (64-bit protocol).
+    /// Complete: segments, control registers, rip and rbx (PVH), rsi (64-bit protocol) or rax and
+    /// rbx (multiboot).
     public let entryState: X86EntryState
     /// Guest-physical ranges the kernel occupies (ELF segments, or the bzImage's footprint).
     public let kernel: [GuestRange]
@@ -96,6 +102,12 @@ public enum LinuxLoader {
         if BzImage.isBzImage(kernel) {
             return try loadBzImage(kernel, initrd: initrd, cmdline: cmdline, memory: memory, e820: e820, options: options)
         }
+        // Not ELF, not bzImage: a flat image only loads through multiboot's address fields.
+        if Multiboot.magicOffset(kernel) != nil {
+            let header: MultibootHeader
+            do { header = try Multiboot.findHeader(kernel) } catch { throw .multiboot(error) }
+            return try loadMultiboot(kernel, header: header, initrd: initrd, cmdline: cmdline, memory: memory, e820: e820)
+        }
         throw .unrecognizedKernel
     }
 
@@ -106,6 +118,9 @@ public enum LinuxLoader {
         let image: ELFImage
         do { image = try ELFLoader.parse(kernel) } catch { throw .elf(error) }
         let pvhEntry = options.allowPVH ? try PVHLoader.entryPoint(elf: kernel) : nil
+        if pvhEntry == nil, let header = try multibootHeader(kernel, elfClass: image.elfClass) {
+            return try loadMultiboot(kernel, header: header, initrd: initrd, cmdline: cmdline, memory: memory, e820: e820)
+        }
         if pvhEntry == nil, image.elfClass != .elf64 {
             throw .elfNotBootable(reason: "a 32-bit ELF without a PVH note has no 64-bit entry")
         }
@@ -184,6 +199,17 @@ public enum LinuxLoader {
         let state = LinuxX86Setup.long64EntryState(entry: loaded.entry64, bootParams: LinuxLayout.bootParamsAddress)
         return LinuxBootResult(bootProtocol: .bzImage64, entryState: state, kernel: [footprint], initrd: initrdRange,
                                commandLine: cmdRange, e820: e820, written: written)
+    }
+
+    /// The multiboot header an ELF without a PVH note boots through. A 32-bit ELF has no other
+    /// protocol, so any magic counts and a bad header is reported; a 64-bit ELF switches only on a
+    /// header that validates, so that stray bytes in a vmlinux never change how it boots.
+    static func multibootHeader(_ kernel: [UInt8], elfClass: ELFClass) throws(LinuxLoadError) -> MultibootHeader? {
+        guard Multiboot.magicOffset(kernel) != nil else { return nil }
+        do { return try Multiboot.findHeader(kernel) } catch {
+            if elfClass == .elf64 { return nil }
+            throw .multiboot(error)
+        }
     }
 
     // MARK: - Pieces

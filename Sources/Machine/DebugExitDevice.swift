@@ -15,14 +15,3 @@ public final class DebugExitDevice: BusDevice {
     }
 }
 
-/// The i8042 controller's command port, as far as resets go: command 0xFE pulses the CPU reset
-/// line, which is how Linux reboots with `reboot=k` (and falls back to when others fail).
-public final class ResetPort: BusDevice {
-    private let onReset: @Sendable () -> Void
-    public init(onReset: @escaping @Sendable () -> Void) { self.onReset = onReset }
-    /// Status: output buffer empty, input buffer empty (nothing pending), system flag set.
-    public func read(offset: UInt64, size: Int) -> UInt64 { 0x04 }
-    public func write(offset: UInt64, size: Int, value: UInt64) {
-        if value & 0xFF == 0xFE { onReset() }
-    }
-}

@@ -26,6 +26,7 @@ public final class MicroVM: Sendable {
     /// QEMU's firmware configuration interface; add files before `run()`.
     public let firmwareConfig: FwCfgDevice
     let serial: SerialPort
+    let keyboard: I8042Device
     let entry: X86EntryState
     let logger: Logger
 
@@ -94,23 +95,25 @@ public final class MicroVM: Sendable {
         // Devices. The closures capture a weak reference: devices must not keep the machine alive.
         let exitBox = WeakMachine()
         var serialInterrupt: (@Sendable () -> Void)? = nil
+        var keyboardInterrupt: (@Sendable () -> Void)? = nil
         if c.image.isLinux {
-            // COM1's IRQ 4 through an irqfd: the vCPU thread that transmits only writes an eventfd.
+            // Device IRQs through irqfds (COM1 on 4, the keyboard on 1): raising one is an eventfd
+            // write, never a trip through the VMM's own interrupt logic.
             do {
-                let irq = try EventFD()
-                try vm.registerIrqfd(irq, gsi: 4)
-                serialInterrupt = { try? irq.signal() }
+                serialInterrupt = try Self.irqLine(vm, gsi: 4)
+                keyboardInterrupt = try Self.irqLine(vm, gsi: 1)
             } catch { throw .kvm(error) }
         }
         let serial = SerialPort(sink: c.serialSink, interrupt: serialInterrupt)
+        let i8042 = I8042Device(interrupt: keyboardInterrupt) { exitBox.machine?.requestStop(.reset) }
+        keyboard = i8042
         self.serial = serial
         do { eventLoop = try EventLoop() } catch { throw .kvm(error) }
         let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
         let portEntries = [
             AddressBus.Entry(name: "serial0", base: UInt64(SerialPort.com1Base), length: SerialPort.registerCount, device: serial),
             AddressBus.Entry(name: "debug-exit", base: UInt64(DebugExitDevice.defaultPort), length: 1, device: debugExit),
-            AddressBus.Entry(name: "i8042", base: 0x64, length: 1,
-                             device: ResetPort { exitBox.machine?.requestStop(.reset) }),
+            AddressBus.Entry(name: "i8042", base: UInt64(I8042Device.dataPort), length: I8042Device.length, device: i8042),
             AddressBus.Entry(name: "acpi-power", base: UInt64(ACPIPowerDevice.base), length: ACPIPowerDevice.length,
                              device: ACPIPowerDevice(onPowerOff: { exitBox.machine?.requestStop(.poweredOff) },
                                                      onReset: { exitBox.machine?.requestStop(.reset) })),
@@ -150,7 +153,7 @@ public final class MicroVM: Sendable {
             // table for those booted with acpi=off, so both find every vCPU and the IOAPIC.
             let acpi: ACPIWriteResult
             do {
-                acpi = try ACPITables.write(ACPIConfiguration(vcpuCount: vcpuCount), into: memory)
+                acpi = try ACPITables.write(ACPIConfiguration(vcpuCount: vcpuCount, describeI8042: true), into: memory)
                 try MPTable(vcpuCount: vcpuCount).write(into: memory)
             } catch { throw .firmware(error) }
             do {
@@ -177,6 +180,17 @@ public final class MicroVM: Sendable {
             throw .invalidConfiguration(field: "kernel", expected: "a loadable image (\(error))")
         }
     }
+
+    static func irqLine(_ vm: VirtualMachine, gsi: UInt32) throws(KVMError) -> @Sendable () -> Void {
+        let event = try EventFD()
+        try vm.registerIrqfd(event, gsi: gsi)
+        return { try? event.signal() }
+    }
+
+    /// Presses Ctrl-Alt-Del on the guest's keyboard: the graceful-shutdown request a Linux init that
+    /// disabled CAD receives as SIGINT. False when the guest has not drained earlier keys yet.
+    @discardableResult
+    public func sendCtrlAltDel() -> Bool { keyboard.injectKeys(I8042Device.ctrlAltDel) }
 
     // MARK: running
 

@@ -85,10 +85,11 @@ struct RunCommand: ParsableCommand {
                 throw ValidationError("--initrd: cannot read '\(initrd)': \(error)")
             }
         }
-        // A Linux kernel: a bzImage, an ELF with the PVH entry note, or whatever comes with an initrd
-        // or a command line. Everything else is a simple guest.
+        // A kernel for the boot protocols: a bzImage, an ELF with the PVH entry note, a multiboot
+        // image, or whatever comes with an initrd or a command line. Everything else is a simple guest.
         let isLinux = initrd != nil || cmdline != nil || BzImage.isBzImage(bytes)
             || ((try? PVHLoader.entryPoint(elf: bytes)) ?? nil) != nil
+            || (Multiboot.magicOffset(bytes) != nil && (try? Multiboot.findHeader(bytes)) != nil)
         let image = isLinux
             ? BootImage.linux(kernel: bytes, initrd: initrdBytes, cmdline: cmdline ?? "console=ttyS0")
             : BootImage.detect(bytes, loadAddress: loadAddress.flatMap(parseAddress).map(GuestAddress.init),

@@ -36,8 +36,10 @@ func runTool(_ path: String, _ arguments: [String]) throws {
 }
 
 /// Runs the machine; a boot that stops making progress fails the test instead of hanging the suite.
-func runWithWatchdog(_ config: MachineConfiguration, seconds: Int = 240) throws -> MachineExit {
+func runWithWatchdog(_ config: MachineConfiguration, seconds: Int = 240,
+                     started: (@Sendable (MicroVM) -> Void)? = nil) throws -> MachineExit {
     let vm = try MicroVM(configuration: config)
+    started?(vm)
     DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(seconds)) { [weak vm] in
         vm?.requestStop(.stopped(reason: "watchdog: no exit after \(seconds) s"))
     }
@@ -54,15 +56,22 @@ struct LinuxBootTests {
             Issue.record("guest kernel missing at \(kernelPath): build it with guest-kernel/build.sh")
             return
         }
-        let cmdline = "console=ttyS0 mitigations=off panic=-1"
+        let cmdline = "console=ttyS0 mitigations=off panic=-1 swifttest_end=cad"
         let capture = SerialCapture()
         let bootLines = SerialCapture()
         var config = MachineConfiguration(memorySize: 256 << 20, vcpuCount: 2,
                                           image: .linux(kernel: [UInt8](kernel), initrd: try buildTestInitramfs(), cmdline: cmdline),
                                           cpuTemplate: .nestedEmulator, serialSink: capture.sink)
         config.bootTimerLog = { line in for b in (line + "\n").utf8 { bootLines.sink(b) } }
-        let exit = try runWithWatchdog(config)
+        // Graceful shutdown: once init waits, press Ctrl-Alt-Del on the emulated i8042 keyboard.
+        let exit = try runWithWatchdog(config) { vm in
+            DispatchQueue.global().async { [weak vm] in
+                while let vm, !capture.text.contains("SWIFT-VMM-WAITING-FOR-CAD") { usleep(100_000); _ = vm }
+                while let vm, !vm.sendCtrlAltDel() { usleep(10_000) }
+            }
+        }
         let log = capture.text
+        #expect(log.contains("SWIFT-VMM-GOT-SIGINT"), "Ctrl-Alt-Del reached init as SIGINT")
         #expect(exit == .poweredOff, "init powers off through ACPI S5: \(exit)")
         #expect(log.contains("SWIFT-VMM-INIT-OK pid=1"), "user space ran: \(log.suffix(2000))")
         // The kernel's view of what the VMM configured.

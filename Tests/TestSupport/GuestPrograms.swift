@@ -21,9 +21,21 @@ public enum GuestProgram: String, CaseIterable, Sendable {
     case tripleFault = "triple_fault"
     case serialHello = "serial_hello"
     case serialEcho = "serial_echo"
+    // Boot-protocol probes (guests/probe/): booted as Linux kernels, they check their entry state
+    // and boot structures and report 0x10 or a failed check's code through the debug-exit port.
+    case probePVH = "probe_pvh"
+    case probeBootParams = "probe_boot_params"
+    case probeMultiboot = "probe_multiboot"
+    /// Flat binary only: the multiboot probe loaded through its header's address fields.
+    case probeMultibootAOut = "probe_multiboot_aout"
+    /// Flat binary only: a hand-made bzImage.
+    case probeBzImage = "probe_bzimage"
 
-    /// hello_real is only built as a flat binary (it is linked at offset 0 of its segment).
-    public var hasELF: Bool { self != .helloReal }
+    /// hello_real and the flat probes are only built as flat binaries (hello_real is linked at
+    /// offset 0 of its segment).
+    public var hasELF: Bool { ![.helloReal, .probeMultibootAOut, .probeBzImage].contains(self) }
+    /// The PVH, boot_params and multiboot probes are only built as ELF files.
+    public var hasFlatBinary: Bool { ![.probePVH, .probeBootParams, .probeMultiboot].contains(self) }
     public var elfFileName: String { rawValue + ".elf" }
     public var flatFileName: String { rawValue + ".bin" }
 }
@@ -60,7 +72,8 @@ public enum GuestPrograms {
     }
 
     public static func flatPath(_ program: GuestProgram) throws(GuestBuildError) -> String {
-        try directory().appendingPathComponent(program.flatFileName).path
+        guard program.hasFlatBinary else { throw GuestBuildError(description: "\(program.rawValue) has no flat binary") }
+        return try directory().appendingPathComponent(program.flatFileName).path
     }
 
     public static func elfBytes(_ program: GuestProgram) throws(GuestBuildError) -> [UInt8] {

@@ -3,8 +3,10 @@
 // saw as `SWIFT-VMM-...` lines the host checks, writes 123 to Firecracker's boot-time device
 // (0xC0000000 through /dev/mem), then ends the VM: power-off through ACPI, or, when the kernel runs
 // without ACPI (`swifttest_end=reboot` on its command line, passed to init's environment), a reboot
-// that `reboot=k` turns into an i8042 reset.
+// that `reboot=k` turns into an i8042 reset. With `swifttest_end=cad` it first waits for
+// Ctrl-Alt-Del (CAD disabled, so the kernel sends init SIGINT), the graceful-shutdown path.
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,9 @@ static void print_file(const char *label, const char *path) {
     printf("SWIFT-VMM-%s: %s\n", label, n > 0 ? buf : "");
 }
 
+static volatile sig_atomic_t got_sigint;
+static void on_sigint(int signo) { (void)signo; got_sigint = 1; }
+
 int main(void) {
     int fd = open("/dev/console", O_WRONLY);
     if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
@@ -40,6 +45,15 @@ int main(void) {
     }
     fflush(stdout);
     const char *end = getenv("swifttest_end");
+    if (end && strcmp(end, "cad") == 0) {
+        signal(SIGINT, on_sigint);
+        reboot(RB_DISABLE_CAD);          // Ctrl-Alt-Del now means SIGINT to init
+        printf("SWIFT-VMM-WAITING-FOR-CAD\n");
+        fflush(stdout);
+        while (!got_sigint) pause();
+        printf("SWIFT-VMM-GOT-SIGINT\n");
+        fflush(stdout);
+    }
     sync();
     reboot(end && strcmp(end, "reboot") == 0 ? RB_AUTOBOOT : RB_POWER_OFF);
     for (;;) pause();
