@@ -112,6 +112,28 @@ struct LinuxBootTests {
         #expect(log.contains("SWIFT-VMM-CPUS: 0-1"))
     }
 
+    /// The same kernel through the `vmm` binary as a user runs it: one vCPU, `--boot-timer`, serial
+    /// on stdout, clean power-off as exit status 0.
+    @Test(.timeLimit(.minutes(5)))
+    func vmmBinaryBootsTheGuestKernelWithOneVCPUAndReportsBootTime() throws {
+        let kernelPath = guestKernelPath()
+        guard FileManager.default.fileExists(atPath: kernelPath) else {
+            Issue.record("guest kernel missing at \(kernelPath): build it with guest-kernel/build.sh")
+            return
+        }
+        let initrd = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-test-initrd-\(getpid()).cpio")
+        try Data(try buildTestInitramfs()).write(to: initrd)
+        defer { try? FileManager.default.removeItem(at: initrd) }
+        let r = try runVMM(["run", "--kernel", kernelPath, "--initrd", initrd.path, "--memory", "256", "--cpus", "1",
+                            "--cpu-template", "nested-emulator", "--boot-timer", "--serial-input", "none",
+                            "--cmdline", "console=ttyS0 mitigations=off panic=-1"])
+        #expect(r.status == 0, "powered off cleanly: \(r.stderr)")
+        #expect(r.stdout.contains("SWIFT-VMM-INIT-OK pid=1"))
+        #expect(r.stdout.contains("SWIFT-VMM-CPUS: 0\r\n"), "one vCPU (the tty turns \\n into \\r\\n)")
+        #expect(r.stdout.contains("SWIFT-VMM-BOOTTIME: written"))
+        #expect(r.stderr.contains("Guest-boot-time = "), "Firecracker's boot-time line on stderr: \(r.stderr)")
+    }
+
     /// Debian's stock cloud kernel (fetched by scripts/fetch-stock-kernel.sh, never committed) with 2
     /// vCPUs. On hosts whose KVM interprets guest kernel code it stops where QEMU stops too (the
     /// kernel's int3 self-test after "x86/fpu: x87 FPU will use FXSAVE"): vmm must end with a
