@@ -39,6 +39,9 @@ public struct MachineConfiguration: Sendable {
     /// A readable file descriptor whose bytes the guest receives on COM1 (stdin, a pty, a socket);
     /// nil for none. The machine does not close it.
     public var serialInput: Int32? = nil
+    /// Also serve COM1 on a Unix socket at this path (one client at a time: input to the guest, a
+    /// copy of its output back); nil for none.
+    public var serialSocketPath: String? = nil
     /// Receives the boot-time device's `Guest-boot-time = ...` line (Firecracker's --boot-timer) and the
     /// port 0x80 boot-stage timestamps; nil keeps the boot-time device off the bus.
     public var bootTimerLog: (@Sendable (String) -> Void)? = nil

@@ -26,6 +26,10 @@ public final class MicroVM: Sendable {
     /// QEMU's firmware configuration interface; add files before `run()`.
     public let firmwareConfig: FwCfgDevice
     let serial: SerialPort
+    /// COM1 on a Unix socket, when configured.
+    public let serialSocket: SerialSocketConsole?
+    /// UART → socket console link; cleared in deinit to break the UART ⇄ console reference cycle.
+    let socketBox = SocketConsoleBox()
     let keyboard: I8042Device
     let entry: X86EntryState
     let logger: Logger
@@ -104,11 +108,33 @@ public final class MicroVM: Sendable {
                 keyboardInterrupt = try Self.irqLine(vm, gsi: 1)
             } catch { throw .kvm(error) }
         }
-        let serial = SerialPort(sink: c.serialSink, interrupt: serialInterrupt)
+        // The socket console (if any) needs the UART and the UART's sink needs the console: a box
+        // filled once both exist breaks the cycle.
+        let socketBox = self.socketBox
+        let sink = c.serialSink
+        var serialSink: SerialSink = sink
+        if c.serialSocketPath != nil {
+            serialSink = { byte in
+                sink(byte)
+                let console = socketBox.console.withLock { $0 }
+                console?.send(byte)
+            }
+        }
+        let serial = SerialPort(sink: serialSink, interrupt: serialInterrupt)
         let i8042 = I8042Device(interrupt: keyboardInterrupt) { exitBox.machine?.requestStop(.reset) }
         keyboard = i8042
         self.serial = serial
-        do { eventLoop = try EventLoop() } catch { throw .kvm(error) }
+        let loop: EventLoop
+        var socketConsole: SerialSocketConsole? = nil
+        do {
+            loop = try EventLoop()
+            if let path = c.serialSocketPath {
+                socketConsole = try SerialSocketConsole(path: path, serial: serial, loop: loop, logger: c.logger)
+            }
+        } catch { throw .kvm(error) }
+        eventLoop = loop
+        serialSocket = socketConsole
+        socketBox.console.withLock { $0 = socketConsole }
         let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
         let portEntries = [
             AddressBus.Entry(name: "serial0", base: UInt64(SerialPort.com1Base), length: SerialPort.registerCount, device: serial),
@@ -142,6 +168,10 @@ public final class MicroVM: Sendable {
             mmioBus = try AddressBus(kind: "mmio", entries: mmioEntries, logger: c.logger)
         } catch { throw .bus(error) }
         exitBox.machine = self
+    }
+
+    deinit {
+        socketBox.console.withLock { $0 = nil }
     }
 
     static func load(_ image: BootImage, into memory: GuestMemoryMap, vcpuCount: Int, template: CPUTemplate,
@@ -207,6 +237,7 @@ public final class MicroVM: Sendable {
                 logger.warning("serial input unavailable: \(error)")
             }
         }
+        do { try serialSocket?.start() } catch { throw .kvm(error) }
         let loopStatus = eventLoop.start()
         guard loopStatus == 0 else { throw .thread(name: "event-loop", errno: loopStatus) }
         defer {
@@ -299,6 +330,11 @@ public final class MicroVM: Sendable {
             }
         }
     }
+}
+
+/// Where the UART's output finds the socket console, which is created after the UART.
+final class SocketConsoleBox: Sendable {
+    let console = Mutex<SerialSocketConsole?>(nil)
 }
 
 /// A weak back-reference from devices to the machine, set once construction has finished.

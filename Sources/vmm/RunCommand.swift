@@ -43,6 +43,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "COM1 input: stdin (default; raw mode when it is a terminal) or none.")
     var serialInput: String = "stdin"
 
+    @Option(name: .long, help: "Also serve COM1 on a Unix socket at this path (e.g. for socat or virtctl console).")
+    var serialSocket: String?
+
     @Flag(name: .long, help: "Log Firecracker's `Guest-boot-time = ...` line when the guest writes 123 to 0xC0000000.")
     var bootTimer = false
 
@@ -101,6 +104,7 @@ struct RunCommand: ParsableCommand {
                                           serialSink: { byte in writeStdout(byte) }, logger: logger)
         if serialInput == "stdin" { config.serialInput = STDIN_FILENO }
         if bootTimer { config.bootTimerLog = { line in printError(line) } }
+        config.serialSocketPath = serialSocket
         let terminal = TerminalMode(fd: STDIN_FILENO)
         let exit: MachineExit
         do {

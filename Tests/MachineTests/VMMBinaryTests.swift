@@ -101,6 +101,41 @@ struct VMMBinaryTests {
         #expect(r.status == (10 << 1) | 1, "it reports 10 bytes received")
     }
 
+    @Test func serialSocketCarriesInputAndACopyOfTheOutput() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-console-\(getpid()).sock").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try vmmPath())
+        process.arguments = ["run", "--kernel", try GuestPrograms.elfPath(.serialEcho), "--memory", "16",
+                             "--serial-input", "none", "--serial-socket", path]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var fd: Int32 = -1
+        for _ in 0..<100 where fd < 0 {   // the socket appears once the machine is built
+            usleep(50_000)
+            fd = connectUnix(path)
+        }
+        #expect(fd >= 0, "connected to \(path)")
+        guard fd >= 0 else { process.terminate(); return }
+        defer { close(fd) }
+        let line = Array("via socket\n".utf8)
+        #expect(write(fd, line, line.count) == line.count)
+        var echoed: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while echoed.count < line.count {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            echoed += buffer[0..<n]
+        }
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(echoed == line, "the client gets the guest's output")
+        #expect(String(decoding: stdout, as: UTF8.self) == "via socket\n", "stdout gets it too")
+        #expect(process.terminationStatus == (11 << 1) | 1)
+        #expect(!FileManager.default.fileExists(atPath: path), "the socket is removed on exit")
+    }
+
     @Test func sigtermStopsAnEndlessGuest() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try vmmPath())
@@ -118,4 +153,20 @@ struct VMMBinaryTests {
         #expect(process.terminationStatus == 3)
         #expect(stderr.contains("SIGTERM"))
     }
+}
+
+/// A connected AF_UNIX stream socket, or -1.
+func connectUnix(_ path: String) -> Int32 {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return -1 }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        for (i, b) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = b }
+    }
+    let r = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    if r != 0 { close(fd); return -1 }
+    return fd
 }
