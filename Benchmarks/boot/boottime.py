@@ -9,6 +9,8 @@ Measures (medians over interleaved runs, so machine noise hits both alike):
                      (the way Firecracker and Cloud Hypervisor state their overhead).
   linux-userspace    (--linux) process start -> the test /init's marker on the serial console, for
                      the shared guest kernel with the same initramfs and command line.
+  stock-first-line   (--linux) process start -> the first line of Debian's stock cloud kernel's boot
+                     log ("Linux version ..."), fetched by scripts/fetch-stock-kernel.sh.
 Writes results.json and chart.svg into --out (default Benchmarks/boot/results) and prints ratios.
 """
 import argparse, json, os, signal, statistics, subprocess, sys, tempfile, time
@@ -98,11 +100,32 @@ def linux_userspace(vmm, kernel, initrd, rounds):
             times[k].append(seen if seen is not None else float("nan"))
     return {k: statistics.median(v) for k, v in times.items()}
 
+def first_line(vmm, kernel, rounds):
+    cmdline = "console=ttyS0 earlyprintk=ttyS0 mitigations=off nokaslr acpi=off"
+    cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--memory", "256", "--serial-input", "none",
+                    "--cpu-template", "nested-emulator", "--cmdline", cmdline],
+            "qemu": QEMU + ["-m", "256", "-kernel", kernel, "-append", cmdline + " noxsave clearcpuid=popcnt,smap"]}
+    times = {k: [] for k in cmds}
+    for i in range(rounds):
+        for k in (list(cmds) if i % 2 == 0 else list(reversed(list(cmds)))):
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmds[k], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            seen = None
+            for line in p.stdout:
+                if b"Linux version" in line:
+                    seen = time.perf_counter() - t0
+                    break
+            p.kill(); p.wait()
+            times[k].append(seen if seen is not None else float("nan"))
+    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+
 def chart(results, path):
     rows = [("first instruction (ms)", results["first_instruction_ms"]),
             ("VMM memory overhead (MiB)", {k: v["overhead_mib"] for k, v in results["memory"].items()})]
     if "linux_userspace_s" in results:
         rows.append(("Linux to /init (s)", results["linux_userspace_s"]))
+    if "stock_first_line_ms" in results:
+        rows.append(("stock kernel, first log line (ms)", results["stock_first_line_ms"]))
     w, bar, gap = 640, 22, 70
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{len(rows) * gap + 20}" font-family="sans-serif" font-size="12">']
     for i, (title, vals) in enumerate(rows):
@@ -147,6 +170,11 @@ def main():
         lu = linux_userspace(vmm, kernel, initrd, a.linux_rounds)
         results["linux_userspace_s"] = {k: round(v, 2) for k, v in lu.items()}
         print(f"Linux to /init: vmm {lu['vmm']:.1f} s, qemu {lu['qemu']:.1f} s, ratio {lu['vmm'] / lu['qemu']:.3f}")
+        stock = subprocess.run(["bash", os.path.join(ROOT, "scripts/fetch-stock-kernel.sh")], check=True,
+                               capture_output=True, text=True, cwd=ROOT).stdout.strip().splitlines()[-1]
+        fl = first_line(vmm, os.path.join(ROOT, stock), max(a.linux_rounds, 3))
+        results["stock_first_line_ms"] = {k: round(v, 1) for k, v in fl.items()}
+        print(f"stock kernel first line: vmm {fl['vmm']:.1f} ms, qemu {fl['qemu']:.1f} ms, ratio {fl['vmm'] / fl['qemu']:.3f}")
     json.dump(results, open(os.path.join(a.out, "results.json"), "w"), indent=2)
     chart(results, os.path.join(a.out, "chart.svg"))
     print(f"wrote {a.out}/results.json and chart.svg; reproduce with: python3 Benchmarks/boot/boottime.py")
