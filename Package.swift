@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "KVMCoreTests", dependencies: ["KVMCore", "GuestMemory", "BootLoader", "Machine", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "BootLoaderTests", dependencies: ["BootLoader", "GuestMemory", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "GuestMemory"], swiftSettings: strict),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "KVMCore", "BootLoader", "GuestMemory", "TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,4 @@
-// Virtio devices (virtqueues, transports, net/blk/console/rng) land with the virtio issue.
+// Virtio devices (virtqueues, transports, net/blk/console/rng).
 // They depend on GuestMemory only, never on KVMCore, so they run against in-process memory in tests.
 import GuestMemory
 

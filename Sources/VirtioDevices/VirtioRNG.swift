@@ -1,0 +1,119 @@
+// virtio-rng, the entropy device (virtio 1.2, 5.4): one request queue, no config space, no
+// device features. Each device-writable buffer the driver posts is filled from getrandom(2).
+import GuestMemory
+import Glibc
+import Synchronization
+
+public final class VirtioRNG: VirtioDevice, Sendable {
+    /// Bytes served per chain at most: bounds the host allocation a guest can ask for
+    /// (Linux posts at most a page or so per request).
+    public static let maxBytesPerRequest: UInt64 = 64 * 1024
+
+    /// Fills the buffer completely or returns false. Replaceable for tests.
+    public typealias EntropySource = @Sendable (inout [UInt8]) -> Bool
+
+    struct Active {
+        var memory: GuestMemoryMap
+        var queue: Virtqueue
+        var interrupt: any VirtioInterrupt
+    }
+
+    private let active = Mutex<Active?>(nil)
+    private let source: EntropySource
+    public let queueMaxSize: UInt16
+
+    public init(queueMaxSize: UInt16 = 256, source: @escaping EntropySource = VirtioRNG.getrandom) {
+        self.queueMaxSize = queueMaxSize
+        self.source = source
+    }
+
+    public var deviceID: VirtioDeviceID { .entropy }
+    public var deviceFeatures: UInt64 { 0 }
+    public var queueMaxSizes: [UInt16] { [queueMaxSize] }
+
+    public func activate(memory: GuestMemoryMap, queues: [Virtqueue], interrupt: any VirtioInterrupt) throws(VirtioDeviceError) {
+        guard let queue = queues.first else { throw .invalidQueueIndex(0) }
+        active.withLock { $0 = Active(memory: memory, queue: queue, interrupt: interrupt) }
+    }
+
+    public func reset() {
+        active.withLock { $0 = nil }
+    }
+
+    public func queueNotified(index: Int) throws(VirtioDeviceError) {
+        guard index == 0 else { throw .invalidQueueIndex(index) }
+        // Signalled after the lock is released: the interrupt path must not run under it.
+        let (signal, interrupt) = try active.withLock { (a) throws(VirtioDeviceError) -> (Bool, (any VirtioInterrupt)?) in
+            guard var current = a else { return (false, nil) }
+            defer { a = current }
+            do throws(VirtqueueError) {
+                var added = false
+                repeat {
+                    try current.queue.disableNotification()
+                    while let chain = try current.queue.popAvailable() {
+                        let written = try serve(chain, memory: current.memory)
+                        try current.queue.addUsed(head: chain.head, length: written)
+                        added = true
+                    }
+                } while try current.queue.enableNotification()
+                guard added else { return (false, nil) }
+                return (try current.queue.needsNotification(), current.interrupt)
+            } catch {
+                throw .queue(index: 0, error)
+            }
+        }
+        if signal { interrupt?.signalUsedBuffer() }
+    }
+
+    /// Fills the chain's writable buffers; returns the byte count for the used ring. Readable
+    /// buffers are ignored (the driver has nothing to send this device).
+    private func serve(_ chain: DescriptorChain, memory: GuestMemoryMap) throws(VirtqueueError) -> UInt32 {
+        let length = Int(min(chain.writableLength, Self.maxBytesPerRequest))
+        guard length > 0 else { return 0 }
+        var bytes = [UInt8](repeating: 0, count: length)
+        // No entropy: return the buffer unfilled (length 0) rather than hand out zeros.
+        guard source(&bytes) else { return 0 }
+        do {
+            return UInt32(try chain.scatterWritable(bytes, into: memory))
+        } catch {
+            throw .memory(error)
+        }
+    }
+
+    /// getrandom(2) from the urandom pool, looping over short reads and EINTR.
+    @Sendable public static func getrandom(_ buffer: inout [UInt8]) -> Bool {
+        guard let getrandom = LibcGetrandom.function else { return false }
+        var filled = 0
+        while filled < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                // Sound: the pointer and remaining length stay inside the array's storage.
+                return getrandom(base + filled, raw.count - filled, 0)
+            }
+            if n > 0 {
+                filled += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return false
+            }
+        }
+        return true
+    }
+}
+
+/// getrandom looked up at run time: Swift's Glibc module does not import <sys/random.h>, and the
+/// package keeps C shims out of VirtioDevices (same approach as BlockSystemCalls' fallocate).
+private enum LibcGetrandom {
+    typealias Function = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
+
+    static let function: Function? = {
+        // dlopen(nil) is the running program; its global scope includes libc (glibc >= 2.25).
+        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "getrandom") else {
+            return nil
+        }
+        // Sound: ssize_t getrandom(void *buf, size_t buflen, unsigned int flags) on LP64 is
+        // exactly `Function`.
+        return unsafeBitCast(symbol, to: Function.self)
+    }()
+}
