@@ -27,6 +27,17 @@ public enum BootImage: Sendable {
     }
 }
 
+/// A virtio-blk disk backed by a raw image file or a block device.
+public struct DiskConfiguration: Sendable, Equatable {
+    public var path: String
+    public var readOnly: Bool
+    /// What the guest reads with GET_ID (/sys/block/vdX/serial), at most 20 bytes.
+    public var serial: String
+    public init(path: String, readOnly: Bool = false, serial: String = "") {
+        self.path = path; self.readOnly = readOnly; self.serial = serial
+    }
+}
+
 public struct MachineConfiguration: Sendable {
     /// Guest RAM in bytes (a multiple of 4 KiB, at least 1 MiB).
     public var memorySize: UInt64
@@ -39,6 +50,10 @@ public struct MachineConfiguration: Sendable {
     /// A readable file descriptor whose bytes the guest receives on COM1 (stdin, a pty, a socket);
     /// nil for none. The machine does not close it.
     public var serialInput: Int32? = nil
+    /// virtio-blk disks (Linux guests), in order: the first is /dev/vda.
+    public var disks: [DiskConfiguration] = []
+    /// A virtio-rng device fed from getrandom(2) (Linux guests).
+    public var rng = false
     /// Also serve COM1 on a Unix socket at this path (one client at a time: input to the guest, a
     /// copy of its output back); nil for none.
     public var serialSocketPath: String? = nil

@@ -5,6 +5,7 @@ import GuestMemory
 import KVMCore
 import Logging
 import Synchronization
+import VirtioDevices
 
 public final class MicroVM: Sendable {
     /// Where KVM puts its real-mode TSS on Intel (three pages just below the BIOS area, outside RAM).
@@ -26,6 +27,9 @@ public final class MicroVM: Sendable {
     /// QEMU's firmware configuration interface; add files before `run()`.
     public let firmwareConfig: FwCfgDevice
     let serial: SerialPort
+    /// virtio-mmio devices in placement order, and the disk backends to flush when the VM ends.
+    let virtioDevices: [AttachedVirtioDevice]
+    let diskBackends: [BlockFileBackend]
     /// COM1 on a Unix socket, when configured.
     public let serialSocket: SerialSocketConsole?
     /// UART → socket console link; cleared in deinit to break the UART ⇄ console reference cycle.
@@ -71,8 +75,31 @@ public final class MicroVM: Sendable {
             for (slot, region) in memory.regions.enumerated() { try vm.mapMemory(slot: UInt32(slot), region: region) }
         } catch { throw .kvm(error) }
 
+        // Virtio devices: open the backends first, so a bad disk is reported before anything runs.
+        var backends: [BlockFileBackend] = []
+        var devices: [(name: String, device: any VirtioDevice)] = []
+        if !c.image.isLinux && (!c.disks.isEmpty || c.rng) {
+            throw .invalidConfiguration(field: "disk/rng", expected: "a Linux kernel (virtio devices need the interrupt controller)")
+        }
+        for (i, disk) in c.disks.enumerated() {
+            do {
+                let backend = try BlockFileBackend(path: disk.path, readOnly: disk.readOnly, serial: disk.serial)
+                backends.append(backend)
+                devices.append(("virtio-blk\(i)", VirtioBlock(backend: backend)))
+            } catch {
+                throw .invalidConfiguration(field: "disk[\(i)].path", expected: "a readable raw image or block device at '\(disk.path)' (\(error))")
+            }
+        }
+        if c.rng { devices.append(("virtio-rng", VirtioRNG())) }
+        guard devices.count <= VirtioMMIOLayout.gsis.count else {
+            throw .invalidConfiguration(field: "disk", expected: "at most \(VirtioMMIOLayout.gsis.count) virtio devices")
+        }
+        diskBackends = backends
+        let placements = VirtioMMIOLayout.placements(names: devices.map(\.name))
+
         // Image and entry state.
-        entry = try Self.load(c.image, into: memory, vcpuCount: c.vcpuCount, template: c.cpuTemplate, logger: c.logger)
+        entry = try Self.load(c.image, into: memory, vcpuCount: c.vcpuCount, template: c.cpuTemplate,
+                              virtio: placements, logger: c.logger)
 
         // vCPUs: CPUID from what KVM supports (long mode needs LM visible), APIC id per vCPU.
         do {
@@ -134,6 +161,14 @@ public final class MicroVM: Sendable {
         } catch { throw .kvm(error) }
         eventLoop = loop
         serialSocket = socketConsole
+        var attached: [AttachedVirtioDevice] = []
+        do {
+            for (placement, entry) in zip(placements, devices) {
+                attached.append(try AttachedVirtioDevice(device: entry.device, placement: placement, vm: vm,
+                                                         memory: memory, loop: loop))
+            }
+        } catch { throw .kvm(error) }
+        virtioDevices = attached
         socketBox.console.withLock { $0 = socketConsole }
         let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
         let portEntries = [
@@ -154,7 +189,7 @@ public final class MicroVM: Sendable {
                              device: CMOSDevice(memory: memory, vcpuCount: c.vcpuCount)),
             AddressBus.Entry(name: "fw_cfg", base: UInt64(FwCfgDevice.port), length: FwCfgDevice.length, device: firmwareConfig),
         ]
-        var mmioEntries = mmioDevices
+        var mmioEntries = mmioDevices + attached.map(\.busEntry)
         if let log = c.bootTimerLog {
             let timer = BootTimerDevice(start: constructionStart, log: log)
             bootTimer = timer
@@ -175,15 +210,20 @@ public final class MicroVM: Sendable {
     }
 
     static func load(_ image: BootImage, into memory: GuestMemoryMap, vcpuCount: Int, template: CPUTemplate,
-                     logger: Logger) throws(MachineError) -> X86EntryState {
+                     virtio: [VirtioMMIOPlacement], logger: Logger) throws(MachineError) -> X86EntryState {
         if case let .linux(kernel, initrd, cmdline) = image {
-            let full = ([cmdline] + template.kernelArguments.filter { !cmdline.contains($0) })
+            // Virtio devices are described in the DSDT; a kernel told not to use ACPI learns of them
+            // from the command line instead (announcing both would probe each device twice).
+            let virtioArguments = cmdline.split(separator: " ").contains("acpi=off") ? virtio.map(\.commandLine) : []
+            let full = ([cmdline] + template.kernelArguments.filter { !cmdline.contains($0) } + virtioArguments)
                 .filter { !$0.isEmpty }.joined(separator: " ")
             // Firmware tables: ACPI (RSDP, XSDT, FADT, MADT, DSDT) for kernels that use it, and an MP
             // table for those booted with acpi=off, so both find every vCPU and the IOAPIC.
             let acpi: ACPIWriteResult
             do {
-                acpi = try ACPITables.write(ACPIConfiguration(vcpuCount: vcpuCount, describeI8042: true), into: memory)
+                let mmio = virtio.map { ACPIConfiguration.VirtioMMIODevice(base: $0.base, irq: $0.gsi) }
+                acpi = try ACPITables.write(ACPIConfiguration(vcpuCount: vcpuCount, virtioMMIO: mmio, describeI8042: true),
+                                            into: memory)
                 try MPTable(vcpuCount: vcpuCount).write(into: memory)
             } catch { throw .firmware(error) }
             do {
@@ -243,6 +283,10 @@ public final class MicroVM: Sendable {
         defer {
             eventLoop.stop()
             withExtendedLifetime(input) {}
+            // Nothing the guest wrote may be lost, however the VM ended: flush every disk.
+            for (i, disk) in diskBackends.enumerated() {
+                if case let .failure(error) = disk.flush() { logger.error("disk \(i): flush failed: \(error)") }
+            }
         }
         var threads: [VCPUThread] = []
         for (index, vcpu) in vcpus.enumerated() {

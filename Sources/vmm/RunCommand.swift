@@ -43,6 +43,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "COM1 input: stdin (default; raw mode when it is a terminal) or none.")
     var serialInput: String = "stdin"
 
+    @Option(name: .long, help: "virtio-blk disk: path=FILE[,readonly=on][,serial=ID] (repeatable; the first is /dev/vda).")
+    var disk: [String] = []
+
+    @Flag(name: .long, help: "Add a virtio-rng device (getrandom(2)).")
+    var rng = false
+
     @Option(name: .long, help: "Also serve COM1 on a Unix socket at this path (e.g. for socat or virtctl console).")
     var serialSocket: String?
 
@@ -66,6 +72,7 @@ struct RunCommand: ParsableCommand {
         if let loadAddress, parseAddress(loadAddress) == nil {
             throw ValidationError("--load-address: expected a hex (0x...) or decimal address, got '\(loadAddress)'")
         }
+        for d in disk { _ = try parseDisk(d) }
         guard serialInput == "stdin" || serialInput == "none" else {
             throw ValidationError("--serial-input: expected stdin or none, got '\(serialInput)'")
         }
@@ -105,6 +112,8 @@ struct RunCommand: ParsableCommand {
         if serialInput == "stdin" { config.serialInput = STDIN_FILENO }
         if bootTimer { config.bootTimerLog = { line in printError(line) } }
         config.serialSocketPath = serialSocket
+        config.disks = try disk.map(parseDisk)
+        config.rng = rng
         let terminal = TerminalMode(fd: STDIN_FILENO)
         let exit: MachineExit
         do {
@@ -162,4 +171,29 @@ func writeStdout(_ byte: UInt8) {
 func printError(_ line: String) {
     let text = Array((line + "\n").utf8)
     text.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// `path=FILE[,readonly=on|off][,serial=ID]`; errors name the flag and the bad part.
+func parseDisk(_ text: String) throws -> DiskConfiguration {
+    var path: String?
+    var readOnly = false
+    var serial = ""
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+        guard kv.count == 2, !kv[1].isEmpty else {
+            throw ValidationError("--disk: expected key=value in '\(part)' (path=FILE[,readonly=on][,serial=ID])")
+        }
+        switch kv[0] {
+        case "path": path = kv[1]
+        case "readonly":
+            guard kv[1] == "on" || kv[1] == "off" else { throw ValidationError("--disk: readonly must be on or off, got '\(kv[1])'") }
+            readOnly = kv[1] == "on"
+        case "serial":
+            guard kv[1].utf8.count <= 20 else { throw ValidationError("--disk: serial is at most 20 bytes, got '\(kv[1])'") }
+            serial = kv[1]
+        default: throw ValidationError("--disk: unknown key '\(kv[0])' (expected path, readonly, serial)")
+        }
+    }
+    guard let path else { throw ValidationError("--disk: path=FILE is required in '\(text)'") }
+    return DiskConfiguration(path: path, readOnly: readOnly, serial: serial)
 }

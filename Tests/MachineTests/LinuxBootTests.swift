@@ -113,25 +113,44 @@ struct LinuxBootTests {
     }
 
     /// The same kernel through the `vmm` binary as a user runs it: one vCPU, `--boot-timer`, serial
-    /// on stdout, clean power-off as exit status 0.
+    /// on stdout, virtio-rng and two virtio-blk disks (read-write and read-only) driven by Linux's own
+    /// drivers, clean power-off as exit status 0, and the guest's write found in the image file.
     @Test(.timeLimit(.minutes(5)))
-    func vmmBinaryBootsTheGuestKernelWithOneVCPUAndReportsBootTime() throws {
+    func vmmBinaryBootsTheGuestKernelWithVirtioDevices() throws {
         let kernelPath = guestKernelPath()
         guard FileManager.default.fileExists(atPath: kernelPath) else {
             Issue.record("guest kernel missing at \(kernelPath): build it with guest-kernel/build.sh")
             return
         }
-        let initrd = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-test-initrd-\(getpid()).cpio")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vmm-virtio-test-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let initrd = dir.appendingPathComponent("initrd.cpio")
         try Data(try buildTestInitramfs()).write(to: initrd)
-        defer { try? FileManager.default.removeItem(at: initrd) }
+        let vda = dir.appendingPathComponent("vda.img"), vdb = dir.appendingPathComponent("vdb.img")
+        var image = Data("SWIFT-VMM-DISK-MARKER".utf8)
+        image.append(Data(count: (8 << 20) - image.count))
+        try image.write(to: vda)
+        try Data(count: 8 << 20).write(to: vdb)
         let r = try runVMM(["run", "--kernel", kernelPath, "--initrd", initrd.path, "--memory", "256", "--cpus", "1",
-                            "--cpu-template", "nested-emulator", "--boot-timer", "--serial-input", "none",
-                            "--cmdline", "console=ttyS0 mitigations=off panic=-1"])
+                            "--cpu-template", "nested-emulator", "--boot-timer", "--serial-input", "none", "--rng",
+                            "--disk", "path=\(vda.path),serial=disk0", "--disk", "path=\(vdb.path),readonly=on",
+                            "--cmdline", "console=ttyS0 mitigations=off panic=-1 swifttest_virtio=1"])
         #expect(r.status == 0, "powered off cleanly: \(r.stderr)")
         #expect(r.stdout.contains("SWIFT-VMM-INIT-OK pid=1"))
         #expect(r.stdout.contains("SWIFT-VMM-CPUS: 0\r\n"), "one vCPU (the tty turns \\n into \\r\\n)")
         #expect(r.stdout.contains("SWIFT-VMM-BOOTTIME: written"))
         #expect(r.stderr.contains("Guest-boot-time = "), "Firecracker's boot-time line on stderr: \(r.stderr)")
+        // virtio-rng: 16 bytes, not all zero.
+        #expect(r.stdout.contains("SWIFT-VMM-HWRNG: ") && !r.stdout.contains("SWIFT-VMM-HWRNG: 00000000000000000000000000000000")
+                && !r.stdout.contains("SWIFT-VMM-HWRNG: failed"))
+        // virtio-blk: the guest read the host's marker, wrote and fsync'd; the read-only disk refused.
+        #expect(r.stdout.contains("SWIFT-VMM-VDA: SWIFT-VMM-DISK-MARKER"))
+        #expect(r.stdout.contains("SWIFT-VMM-VDA-WRITE: ok"))
+        #expect(r.stdout.contains("SWIFT-VMM-VDB-WRITE: refused"))
+        let after = try Data(contentsOf: vda)
+        #expect(after[4096..<4112] == Data("GUEST-WROTE-THIS".utf8), "the guest's write reached the image file")
+        #expect(try Data(contentsOf: vdb) == Data(count: 8 << 20), "the read-only image is unchanged")
     }
 
     /// Debian's stock cloud kernel (fetched by scripts/fetch-stock-kernel.sh, never committed) with 2

@@ -102,6 +102,19 @@ struct MicroVMTests {
         }
     }
 
+    @Test func aMissingDiskImageIsRefusedWithTheFieldName() throws {
+        var config = MachineConfiguration(memorySize: 16 << 20,
+                                          image: .linux(kernel: try GuestPrograms.elfBytes(.probePVH), initrd: nil, cmdline: "probe"),
+                                          serialSink: { _ in })
+        config.disks = [DiskConfiguration(path: "/nonexistent/disk.img")]
+        #expect {
+            _ = try MicroVM(configuration: config)
+        } throws: { error in
+            guard case let MachineError.invalidConfiguration(field, expected) = error else { return false }
+            return field == "disk[0].path" && expected.contains("/nonexistent/disk.img")
+        }
+    }
+
     @Test func imageOutsideRAMIsAnImageError() throws {
         // A flat image placed past the end of 2 MiB of RAM.
         let image = BootImage.flat(bytes: [0xF4], loadAddress: GuestAddress(4 << 20), mode: .long64)

@@ -58,6 +58,17 @@ func runVMM(_ arguments: [String], input: String? = nil) throws -> ProcessResult
         #expect(r.stderr.contains("/nonexistent/kernel"))
     }
 
+    @Test func malformedDiskFlagsNameTheFlagAndThePart() throws {
+        let noPath = try runVMM(["run", "--kernel", "/x", "--disk", "readonly=on"])
+        #expect(noPath.status == 64)
+        #expect(noPath.stderr.contains("--disk: path=FILE is required"))
+        let badKey = try runVMM(["run", "--kernel", "/x", "--disk", "path=/a,colour=red"])
+        #expect(badKey.status == 64)
+        #expect(badKey.stderr.contains("--disk: unknown key 'colour'"))
+        let badRO = try runVMM(["run", "--kernel", "/x", "--disk", "path=/a,readonly=yes"])
+        #expect(badRO.stderr.contains("--disk: readonly must be on or off"))
+    }
+
     @Test func badEntryModeListsTheChoices() throws {
         let r = try runVMM(["run", "--kernel", "/x", "--entry-mode", "v86"])
         #expect(r.status == 64)

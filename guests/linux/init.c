@@ -5,6 +5,9 @@
 // without ACPI (`swifttest_end=reboot` on its command line, passed to init's environment), a reboot
 // that `reboot=k` turns into an i8042 reset. With `swifttest_end=cad` it first waits for
 // Ctrl-Alt-Del (CAD disabled, so the kernel sends init SIGINT), the graceful-shutdown path.
+// With `swifttest_virtio=1` it also exercises the virtio devices: 16 bytes from /dev/hwrng, the
+// marker the host put at the start of /dev/vda, a write at offset 4096 of /dev/vda (fsync'd), and a
+// write to the read-only /dev/vdb that must be refused.
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +26,41 @@ static void print_file(const char *label, const char *path) {
     close(fd);
     if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = 0;
     printf("SWIFT-VMM-%s: %s\n", label, n > 0 ? buf : "");
+}
+
+static void virtio_checks(void) {
+    mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+    unsigned char rnd[16];
+    int fd = open("/dev/hwrng", O_RDONLY);
+    if (fd >= 0 && read(fd, rnd, sizeof rnd) == (ssize_t)sizeof rnd) {
+        printf("SWIFT-VMM-HWRNG: ");
+        for (unsigned i = 0; i < sizeof rnd; i++) printf("%02x", rnd[i]);
+        printf("\n");
+    } else {
+        printf("SWIFT-VMM-HWRNG: failed\n");
+    }
+    if (fd >= 0) close(fd);
+    char block[512] = {0};
+    fd = open("/dev/vda", O_RDWR);
+    if (fd >= 0 && pread(fd, block, sizeof block, 0) == (ssize_t)sizeof block) {
+        block[63] = 0;
+        printf("SWIFT-VMM-VDA: %s\n", block);
+        const char msg[] = "GUEST-WROTE-THIS";
+        if (pwrite(fd, msg, sizeof msg, 4096) == (ssize_t)sizeof msg && fsync(fd) == 0) printf("SWIFT-VMM-VDA-WRITE: ok\n");
+    } else {
+        printf("SWIFT-VMM-VDA: failed\n");
+    }
+    if (fd >= 0) close(fd);
+    fd = open("/dev/vdb", O_RDWR);
+    if (fd < 0) fd = open("/dev/vdb", O_RDONLY);
+    if (fd >= 0) {
+        char x[512] = "X";
+        ssize_t n = pwrite(fd, x, sizeof x, 0);
+        int synced = n == (ssize_t)sizeof x ? fsync(fd) : -1;
+        printf("SWIFT-VMM-VDB-WRITE: %s\n", (n < 0 || synced < 0) ? "refused" : "accepted");
+        close(fd);
+    }
+    fflush(stdout);
 }
 
 static volatile sig_atomic_t got_sigint;
@@ -44,6 +82,8 @@ int main(void) {
         close(mem);
     }
     fflush(stdout);
+    const char *virtio = getenv("swifttest_virtio");
+    if (virtio && strcmp(virtio, "1") == 0) virtio_checks();
     const char *end = getenv("swifttest_end");
     if (end && strcmp(end, "cad") == 0) {
         signal(SIGINT, on_sigint);
