@@ -81,11 +81,8 @@ def memory(vmm, guests, settle):
         result[k] = {"overhead_mib": round(over, 2), "rss_mib": round(total, 2)}
     return result
 
-def linux_userspace(vmm, kernel, initrd, rounds):
-    cmdline = "console=ttyS0 mitigations=off acpi=off panic=-1 reboot=k noxsave clearcpuid=popcnt,smap"
-    cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--initrd", initrd, "--memory", "256", "--serial-input", "none",
-                    "--cpu-template", "nested-emulator", "--cmdline", cmdline.replace(" noxsave clearcpuid=popcnt,smap", "")],
-            "qemu": QEMU + ["-m", "256", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", cmdline]}
+def time_until(cmds, marker, rounds):
+    """Median seconds from process start until `marker` appears on stdout, runs interleaved."""
     times = {k: [] for k in cmds}
     for i in range(rounds):
         for k in (list(cmds) if i % 2 == 0 else list(reversed(list(cmds)))):
@@ -93,31 +90,26 @@ def linux_userspace(vmm, kernel, initrd, rounds):
             p = subprocess.Popen(cmds[k], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             seen = None
             for line in p.stdout:
-                if b"SWIFT-VMM-INIT-OK" in line:
+                if marker in line:
                     seen = time.perf_counter() - t0
                     break
             p.kill(); p.wait()
             times[k].append(seen if seen is not None else float("nan"))
     return {k: statistics.median(v) for k, v in times.items()}
 
+def linux_userspace(vmm, kernel, initrd, rounds):
+    cmdline = "console=ttyS0 mitigations=off acpi=off panic=-1 reboot=k noxsave clearcpuid=popcnt,smap"
+    cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--initrd", initrd, "--memory", "256", "--serial-input", "none",
+                    "--cpu-template", "nested-emulator", "--cmdline", cmdline.replace(" noxsave clearcpuid=popcnt,smap", "")],
+            "qemu": QEMU + ["-m", "256", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", cmdline]}
+    return time_until(cmds, b"SWIFT-VMM-INIT-OK", rounds)
+
 def first_line(vmm, kernel, rounds):
     cmdline = "console=ttyS0 earlyprintk=ttyS0 mitigations=off nokaslr acpi=off"
     cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--memory", "256", "--serial-input", "none",
                     "--cpu-template", "nested-emulator", "--cmdline", cmdline],
             "qemu": QEMU + ["-m", "256", "-kernel", kernel, "-append", cmdline + " noxsave clearcpuid=popcnt,smap"]}
-    times = {k: [] for k in cmds}
-    for i in range(rounds):
-        for k in (list(cmds) if i % 2 == 0 else list(reversed(list(cmds)))):
-            t0 = time.perf_counter()
-            p = subprocess.Popen(cmds[k], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            seen = None
-            for line in p.stdout:
-                if b"Linux version" in line:
-                    seen = time.perf_counter() - t0
-                    break
-            p.kill(); p.wait()
-            times[k].append(seen if seen is not None else float("nan"))
-    return {k: statistics.median(v) * 1000 for k, v in times.items()}
+    return {k: v * 1000 for k, v in time_until(cmds, b"Linux version", rounds).items()}
 
 def chart(results, path):
     rows = [("first instruction (ms)", results["first_instruction_ms"]),

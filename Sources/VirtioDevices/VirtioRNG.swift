@@ -47,17 +47,9 @@ public final class VirtioRNG: VirtioDevice, Sendable {
             guard var current = a else { return (false, nil) }
             defer { a = current }
             do throws(VirtqueueError) {
-                var added = false
-                repeat {
-                    try current.queue.disableNotification()
-                    while let chain = try current.queue.popAvailable() {
-                        let written = try serve(chain, memory: current.memory)
-                        try current.queue.addUsed(head: chain.head, length: written)
-                        added = true
-                    }
-                } while try current.queue.enableNotification()
-                guard added else { return (false, nil) }
-                return (try current.queue.needsNotification(), current.interrupt)
+                let memory = current.memory
+                let notify = try current.queue.serveAll { (chain) throws(VirtqueueError) in try serve(chain, memory: memory) }
+                return (notify, current.interrupt)
             } catch {
                 throw .queue(index: 0, error)
             }
