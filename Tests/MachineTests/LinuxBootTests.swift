@@ -35,6 +35,34 @@ func runTool(_ path: String, _ arguments: [String]) throws {
     if p.terminationStatus != 0 { throw VMMNotBuilt(description: "\(arguments.first ?? path) failed with status \(p.terminationStatus)") }
 }
 
+/// A host tool the test needed failed.
+struct ToolError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Standard output of a tool that must succeed (stderr is discarded).
+func toolOutput(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw ToolError(message: "\(path) \(arguments) exited \(process.terminationStatus)") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Bytes the file occupies on the host (st_blocks × 512): drops when a discard punches a hole.
+func allocatedBytes(_ path: String) throws -> Int {
+    var st = stat()
+    guard stat(path, &st) == 0 else { throw ToolError(message: "stat \(path): errno \(errno)") }
+    return Int(st.st_blocks) * 512
+}
+
 /// Runs the machine; a boot that stops making progress fails the test instead of hanging the suite.
 func runWithWatchdog(_ config: MachineConfiguration, seconds: Int = 240,
                      started: (@Sendable (MicroVM) -> Void)? = nil) throws -> MachineExit {
@@ -132,9 +160,16 @@ struct LinuxBootTests {
         image.append(Data(count: (8 << 20) - image.count))
         try image.write(to: vda)
         try Data(count: 8 << 20).write(to: vdb)
+        // vdc: ext4 made on the host over non-zero bytes (mkfs told not to discard), so the blocks
+        // the file system leaves free are allocated in the image until the guest's FITRIM punches them.
+        let vdc = dir.appendingPathComponent("vdc.img")
+        try Data(repeating: 0xA5, count: 32 << 20).write(to: vdc)
+        try runTool("/sbin/mkfs.ext4", ["-q", "-F", "-E", "nodiscard", "-b", "4096", vdc.path])
+        let allocatedBefore = try allocatedBytes(vdc.path)
         let r = try runVMM(["run", "--kernel", kernelPath, "--initrd", initrd.path, "--memory", "256", "--cpus", "1",
                             "--cpu-template", "nested-emulator", "--boot-timer", "--serial-input", "none", "--rng",
                             "--disk", "path=\(vda.path),serial=disk0", "--disk", "path=\(vdb.path),readonly=on",
+                            "--disk", "path=\(vdc.path)",
                             "--cmdline", "console=ttyS0 mitigations=off panic=-1 swifttest_virtio=1"])
         #expect(r.status == 0, "powered off cleanly: \(r.stderr)")
         #expect(r.stdout.contains("SWIFT-VMM-INIT-OK pid=1"))
@@ -151,6 +186,20 @@ struct LinuxBootTests {
         let after = try Data(contentsOf: vda)
         #expect(after[4096..<4112] == Data("GUEST-WROTE-THIS".utf8), "the guest's write reached the image file")
         #expect(try Data(contentsOf: vdb) == Data(count: 8 << 20), "the read-only image is unchanged")
+        // ext4: mounted, written and fsync'd by Linux; the host reads the file back with debugfs and
+        // fsck finds the file system clean; the guest's discards made the image sparser.
+        #expect(r.stdout.contains("SWIFT-VMM-EXT4: mounted"))
+        #expect(r.stdout.contains("SWIFT-VMM-EXT4-WRITE: ok"))
+        #expect(r.stdout.contains("SWIFT-VMM-EXT4-UMOUNT: ok"))
+        let trimmed = r.stdout.components(separatedBy: "SWIFT-VMM-FITRIM: ").dropFirst().first?
+            .prefix { $0.isNumber }
+        #expect(Int(trimmed ?? "") ?? 0 > 16 << 20, "FITRIM discarded the free space: \(r.stdout.suffix(800))")
+        let hello = try toolOutput("/sbin/debugfs", ["-R", "cat /hello.txt", vdc.path])
+        #expect(hello == "written by the guest through virtio-blk\n", "debugfs read: \(hello)")
+        _ = try toolOutput("/sbin/e2fsck", ["-f", "-n", vdc.path])
+        let allocatedAfter = try allocatedBytes(vdc.path)
+        #expect(allocatedAfter + (16 << 20) < allocatedBefore,
+                "discard punched holes: \(allocatedBefore) bytes allocated before, \(allocatedAfter) after")
     }
 
     /// Debian's stock cloud kernel (fetched by scripts/fetch-stock-kernel.sh, never committed) with 2

@@ -7,14 +7,19 @@
 // Ctrl-Alt-Del (CAD disabled, so the kernel sends init SIGINT), the graceful-shutdown path.
 // With `swifttest_virtio=1` it also exercises the virtio devices: 16 bytes from /dev/hwrng, the
 // marker the host put at the start of /dev/vda, a write at offset 4096 of /dev/vda (fsync'd), and a
-// write to the read-only /dev/vdb that must be refused.
+// write to the read-only /dev/vdb that must be refused. When /dev/vdc exists it holds an ext4 file
+// system made on the host: init mounts it, writes /hello.txt and fsyncs, runs FITRIM (the guest's
+// discards must reach the image file as holes) and unmounts.
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/reboot.h>
 #include <unistd.h>
 
@@ -63,6 +68,24 @@ static void virtio_checks(void) {
     fflush(stdout);
 }
 
+static void ext4_checks(void) {
+    if (access("/dev/vdc", F_OK) != 0) return;
+    mkdir("/mnt", 0755);
+    if (mount("/dev/vdc", "/mnt", "ext4", 0, NULL) != 0) { printf("SWIFT-VMM-EXT4: mount failed\n"); return; }
+    printf("SWIFT-VMM-EXT4: mounted\n");
+    int fd = open("/mnt/hello.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char msg[] = "written by the guest through virtio-blk\n";
+    if (fd >= 0 && write(fd, msg, sizeof msg - 1) == (ssize_t)sizeof msg - 1 && fsync(fd) == 0) printf("SWIFT-VMM-EXT4-WRITE: ok\n");
+    if (fd >= 0) close(fd);
+    struct fstrim_range range = { .start = 0, .len = (__u64)-1, .minlen = 0 };
+    int mnt = open("/mnt", O_RDONLY | O_DIRECTORY);
+    if (mnt >= 0 && ioctl(mnt, FITRIM, &range) == 0) printf("SWIFT-VMM-FITRIM: %llu\n", (unsigned long long)range.len);
+    else printf("SWIFT-VMM-FITRIM: failed\n");
+    if (mnt >= 0) close(mnt);
+    printf("SWIFT-VMM-EXT4-UMOUNT: %s\n", umount("/mnt") == 0 ? "ok" : "failed");
+    fflush(stdout);
+}
+
 static volatile sig_atomic_t got_sigint;
 static void on_sigint(int signo) { (void)signo; got_sigint = 1; }
 
@@ -83,7 +106,7 @@ int main(void) {
     }
     fflush(stdout);
     const char *virtio = getenv("swifttest_virtio");
-    if (virtio && strcmp(virtio, "1") == 0) virtio_checks();
+    if (virtio && strcmp(virtio, "1") == 0) { virtio_checks(); ext4_checks(); }
     const char *end = getenv("swifttest_end");
     if (end && strcmp(end, "cad") == 0) {
         signal(SIGINT, on_sigint);
