@@ -62,11 +62,6 @@ public final class MicroVM: Sendable {
             }
             vm = try kvm.createVM()
             try vm.setTSSAddress(Self.kvmTSSAddress)
-            if c.image.isLinux {
-                // PIC + IOAPIC + local APICs and the PIT in the kernel: interrupts never leave it.
-                try vm.createIRQChip()
-                try vm.createPIT2()
-            }
         } catch let e as MachineError { throw e } catch let e as KVMError { throw .kvm(e) } catch { throw .kvm(.invalidArgument(.createVM, "\(error)")) }
 
         // Memory: anonymous RAM from 0 (split around the 32-bit MMIO hole when large), one slot each.
@@ -78,9 +73,6 @@ public final class MicroVM: Sendable {
         // Virtio devices: open the backends first, so a bad disk is reported before anything runs.
         var backends: [BlockFileBackend] = []
         var devices: [(name: String, device: any VirtioDevice)] = []
-        if !c.image.isLinux && (!c.disks.isEmpty || c.rng) {
-            throw .invalidConfiguration(field: "disk/rng", expected: "a Linux kernel (virtio devices need the interrupt controller)")
-        }
         for (i, disk) in c.disks.enumerated() {
             do {
                 let backend = try BlockFileBackend(path: disk.path, readOnly: disk.readOnly, serial: disk.serial)
@@ -95,6 +87,14 @@ public final class MicroVM: Sendable {
             throw .invalidConfiguration(field: "disk", expected: "at most \(VirtioMMIOLayout.gsis.count) virtio devices")
         }
         diskBackends = backends
+        if c.image.isLinux || !devices.isEmpty {
+            // PIC + IOAPIC + local APICs and the PIT in the kernel: interrupts never leave it. Simple
+            // test guests get them too when they drive virtio devices (whose irqfds need a GSI).
+            do {
+                try vm.createIRQChip()
+                try vm.createPIT2()
+            } catch { throw .kvm(error) }
+        }
         let placements = VirtioMMIOLayout.placements(names: devices.map(\.name))
 
         // Image and entry state.
