@@ -3,6 +3,8 @@
 // dependencies. Depends on the main package by path.
 //   pio-exit-ratio  plain executable: Swift VCPU.run() vs a C KVM_RUN loop, prints the ratio (run.sh)
 //   PIOExit         the same two loops as ordo-one/benchmark benchmarks (`swift package benchmark`)
+//   virtio-cost     the device side's cost per virtio request over fake guest memory (no KVM)
+//   VirtioQueue     the same through ordo-one/benchmark
 // See README.md.
 import PackageDescription
 
@@ -29,6 +31,20 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "pio-exit-ratio", dependencies: ["PIOExitKit"]),
+        .target(
+            name: "VirtioBenchKit",
+            dependencies: [
+                .product(name: "GuestMemory", package: "swift-vmm"),
+                .product(name: "VirtioDevices", package: "swift-vmm"),
+            ]
+        ),
+        .executableTarget(name: "virtio-cost", dependencies: ["VirtioBenchKit"]),
+        .executableTarget(
+            name: "VirtioQueue",
+            dependencies: ["VirtioBenchKit", .product(name: "Benchmark", package: "benchmark")],
+            path: "VirtioQueue",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         .executableTarget(
             name: "PIOExit",
             dependencies: ["PIOExitKit", .product(name: "Benchmark", package: "benchmark")],

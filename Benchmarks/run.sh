@@ -2,6 +2,7 @@
 # Builds the guests (guests/build.sh) and the benchmarks (release, own scratch path), then runs them.
 #   Benchmarks/run.sh [pio-exit-ratio args]     the interleaved Swift/C ratio (one line; --verbose for rounds)
 #   Benchmarks/run.sh ordo-one [benchmark args] the same loops through ordo-one/benchmark
+#   Benchmarks/run.sh virtio-cost               the device side's cost per virtio request (no KVM)
 # Prints the exact command it runs, to reproduce without rebuilding.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,14 @@ show() { printf '+'; printf ' %q' "$@"; printf '\n'; }
 
 show bash "$root/guests/build.sh" "$guests"
 bash "$root/guests/build.sh" "$guests"
+
+if [[ "${1:-}" == "virtio-cost" ]]; then
+    build=(swift build -c release --package-path "$root/Benchmarks" --scratch-path "$scratch" --product virtio-cost)
+    show "${build[@]}"
+    "${build[@]}"
+    echo "reproduce:"; printf '  %q\n' "$scratch/release/virtio-cost"
+    exec "$scratch/release/virtio-cost"
+fi
 
 if [[ "${1:-}" == "ordo-one" ]]; then
     shift
