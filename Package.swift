@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        // 5.1 had the API we use; the mirror this project builds from only carries 5.0.1 and 6.x.
+        .package(url: "https://github.com/jpsim/Yams", "5.1.0"..<"7.0.0"),
     ],
     targets: [
         // C only: ioctl numbers as constants, fixed-arity ioctl wrappers, flexible-array helpers.
@@ -54,7 +56,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "PodIntegration", dependencies: ["Machine"], swiftSettings: strict),
+        // Yams parses the VMI (YAML or JSON, which is YAML); only the launcher library depends on it.
+        .target(
+            name: "PodIntegration",
+            dependencies: [
+                "Machine", "CKVM", "VirtioDevices", .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "vmm",
             dependencies: [
@@ -72,6 +82,8 @@ let package = Package(
         .testTarget(name: "BootLoaderTests", dependencies: ["BootLoader", "GuestMemory", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "GuestMemory"], swiftSettings: strict),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "KVMCore", "BootLoader", "GuestMemory", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "PodIntegrationTests", dependencies: ["PodIntegration", "Machine", .product(name: "Yams", package: "Yams")],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,6 +12,8 @@ public final class EventLoop: Sendable {
     private let epoll: Int32
     private let wake: EventFD
     private let handlers = Mutex<[Int32: Handler]>([:])
+    /// Descriptors with a handler that are out of the epoll set for now (see `setWatching`).
+    private let paused = Mutex<Set<Int32>>([])
     private let stopping = Atomic<Bool>(false)
     private let thread = Mutex<VCPUThread?>(nil)
 
@@ -38,8 +40,24 @@ public final class EventLoop: Sendable {
 
     /// Stops watching `fd` (its handler is not called again once this returns on the loop thread).
     public func remove(_ fd: Int32) {
+        paused.withLock { _ = $0.remove(fd) }
         _ = ckvm_epoll_del(epoll, fd)
         handlers.withLock { _ = $0.removeValue(forKey: fd) }
+    }
+
+    /// Pauses (false) or resumes (true) calling `fd`'s handler, keeping the handler: back-pressure
+    /// for a device whose guest has no room, which a level-triggered epoll would otherwise turn into
+    /// a busy loop on the unread descriptor. Pausing takes the fd out of the epoll set rather than
+    /// clearing its event mask, because epoll reports EPOLLHUP/EPOLLERR whatever the mask says. Safe
+    /// from any thread; the lock orders concurrent switches. A handler already picked by the running
+    /// epoll_wait may still run once after a pause.
+    public func setWatching(_ fd: Int32, _ on: Bool) throws(KVMError) {
+        try paused.withLock { (set: inout Set<Int32>) throws(KVMError) in
+            guard handlers.withLock({ $0[fd] != nil }), set.contains(fd) == on else { return }
+            let r = on ? ckvm_epoll_add(epoll, fd) : ckvm_epoll_del(epoll, fd)
+            guard r >= 0 else { throw KVMError.system(.epoll, errno: .init(rawValue: -r)) }
+            if on { set.remove(fd) } else { set.insert(fd) }
+        }
     }
 
     /// Starts the loop thread.

@@ -3,6 +3,7 @@ import BootLoader
 import GuestMemory
 import KVMCore
 import Logging
+import VirtioDevices
 
 /// A guest image and how to enter it.
 public enum BootImage: Sendable {
@@ -33,9 +34,32 @@ public struct DiskConfiguration: Sendable, Equatable {
     public var readOnly: Bool
     /// What the guest reads with GET_ID (/sys/block/vdX/serial), at most 20 bytes.
     public var serial: String
-    public init(path: String, readOnly: Bool = false, serial: String = "") {
-        self.path = path; self.readOnly = readOnly; self.serial = serial
+    /// Copy-on-write: `path` is a read-only base that is never modified and the guest's writes go
+    /// to this overlay file (created when missing; see CopyOnWriteBlockBackend). nil: writes go to `path`.
+    public var overlayPath: String?
+    public init(path: String, readOnly: Bool = false, serial: String = "", overlayPath: String? = nil) {
+        self.path = path; self.readOnly = readOnly; self.serial = serial; self.overlayPath = overlayPath
     }
+}
+
+/// A virtio-net device backed by a Linux tap (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR).
+public struct NetConfiguration: Sendable, Equatable {
+    public enum Tap: Sendable, Equatable, CustomStringConvertible {
+        /// Created or attached by name in the VMM's network namespace.
+        case name(String)
+        /// Already open (a pod launcher passes it); the machine takes ownership and closes it.
+        case fileDescriptor(Int32)
+        public var description: String {
+            switch self {
+            case let .name(name): "tap=\(name)"
+            case let .fileDescriptor(fd): "fd=\(fd)"
+            }
+        }
+    }
+    public var tap: Tap
+    /// The guest's MAC address; nil for a random locally administered 52:54:00:xx:xx:xx.
+    public var mac: MACAddress?
+    public init(tap: Tap, mac: MACAddress? = nil) { self.tap = tap; self.mac = mac }
 }
 
 public struct MachineConfiguration: Sendable {
@@ -54,6 +78,11 @@ public struct MachineConfiguration: Sendable {
     public var disks: [DiskConfiguration] = []
     /// A virtio-rng device fed from getrandom(2) (Linux guests).
     public var rng = false
+    /// A virtio console (one port) and where it is connected; nil for none. Linux guests use it
+    /// as hvc0 (`console=hvc0`).
+    public var console: ConsoleConfiguration? = nil
+    /// virtio-net devices over tap devices (Linux guests), in order: the first is eth0.
+    public var net: [NetConfiguration] = []
     /// Also serve COM1 on a Unix socket at this path (one client at a time: input to the guest, a
     /// copy of its output back); nil for none.
     public var serialSocketPath: String? = nil

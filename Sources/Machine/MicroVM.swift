@@ -29,9 +29,13 @@ public final class MicroVM: Sendable {
     let serial: SerialPort
     /// virtio-mmio devices in placement order, and the disk backends to flush when the VM ends.
     let virtioDevices: [AttachedVirtioDevice]
-    let diskBackends: [BlockFileBackend]
+    let diskBackends: [any BlockBackend]
+    /// virtio-net devices joined to their taps on the event loop.
+    let netLinks: [VirtioNetLink]
     /// COM1 on a Unix socket, when configured.
-    public let serialSocket: SerialSocketConsole?
+    public let serialSocket: UnixSocketConsole?
+    /// The virtio console's host side (its pty path, the device), when configured.
+    public let console: VirtioConsoleHost?
     /// UART → socket console link; cleared in deinit to break the UART ⇄ console reference cycle.
     let socketBox = SocketConsoleBox()
     let keyboard: I8042Device
@@ -71,11 +75,15 @@ public final class MicroVM: Sendable {
         } catch { throw .kvm(error) }
 
         // Virtio devices: open the backends first, so a bad disk is reported before anything runs.
-        var backends: [BlockFileBackend] = []
+        var backends: [any BlockBackend] = []
         var devices: [(name: String, device: any VirtioDevice)] = []
         for (i, disk) in c.disks.enumerated() {
             do {
-                let backend = try BlockFileBackend(path: disk.path, readOnly: disk.readOnly, serial: disk.serial)
+                let backend: any BlockBackend = if let overlay = disk.overlayPath, !disk.readOnly {
+                    try CopyOnWriteBlockBackend(basePath: disk.path, overlayPath: overlay, serial: disk.serial)
+                } else {
+                    try BlockFileBackend(path: disk.path, readOnly: disk.readOnly, serial: disk.serial)
+                }
                 backends.append(backend)
                 devices.append(("virtio-blk\(i)", VirtioBlock(backend: backend)))
             } catch {
@@ -83,6 +91,25 @@ public final class MicroVM: Sendable {
             }
         }
         if c.rng { devices.append(("virtio-rng", VirtioRNG())) }
+        if let choice = c.console {
+            if case let .fileDescriptors(input?, _) = choice, input == c.serialInput {
+                throw .invalidConfiguration(field: "console", expected: "an input other than COM1's (fd \(input) would be read twice)")
+            }
+            let host: VirtioConsoleHost
+            do { host = try VirtioConsoleHost(choice, logger: c.logger) } catch {
+                throw .invalidConfiguration(field: "console", expected: "a usable console backend (\(error))")
+            }
+            console = host
+            devices.append(("virtio-console", host.device))
+        } else {
+            console = nil
+        }
+        var netDevices: [(VirtioNet, TapBackend)] = []
+        for (i, net) in c.net.enumerated() {
+            let made = try VirtioNetLink.makeDevice(net, index: i, logger: c.logger)
+            netDevices.append(made)
+            devices.append(("virtio-net\(i)", made.0))
+        }
         guard devices.count <= VirtioMMIOLayout.gsis.count else {
             throw .invalidConfiguration(field: "disk", expected: "at most \(VirtioMMIOLayout.gsis.count) virtio devices")
         }
@@ -152,13 +179,13 @@ public final class MicroVM: Sendable {
         keyboard = i8042
         self.serial = serial
         let loop: EventLoop
-        var socketConsole: SerialSocketConsole? = nil
-        do {
-            loop = try EventLoop()
-            if let path = c.serialSocketPath {
-                socketConsole = try SerialSocketConsole(path: path, serial: serial, loop: loop, logger: c.logger)
+        var socketConsole: UnixSocketConsole? = nil
+        do { loop = try EventLoop() } catch { throw .kvm(error) }
+        if let path = c.serialSocketPath {
+            do { socketConsole = try UnixSocketConsole(path: path, input: serial, logger: c.logger) } catch {
+                throw .invalidConfiguration(field: "serialSocketPath", expected: "a path to listen at (\(error))")
             }
-        } catch { throw .kvm(error) }
+        }
         eventLoop = loop
         serialSocket = socketConsole
         var attached: [AttachedVirtioDevice] = []
@@ -169,6 +196,11 @@ public final class MicroVM: Sendable {
             }
         } catch { throw .kvm(error) }
         virtioDevices = attached
+        do {
+            netLinks = try netDevices.map { (device, backend) throws(KVMError) in
+                try VirtioNetLink(device: device, backend: backend, loop: loop, logger: c.logger)
+            }
+        } catch { throw .kvm(error) }
         socketBox.console.withLock { $0 = socketConsole }
         let debugExit = DebugExitDevice { value in exitBox.machine?.requestStop(.debugExit(value)) }
         let portEntries = [
@@ -267,7 +299,7 @@ public final class MicroVM: Sendable {
     /// Runs every vCPU on its own thread until the machine ends; returns how it ended.
     public func run() throws(MachineError) -> MachineExit {
         // The loop's handlers hold the input weakly: it lives exactly as long as this run.
-        let input = configuration.serialInput.map { ConsoleInput(fd: $0, serial: serial, loop: eventLoop) }
+        let input = configuration.serialInput.map { ConsoleInput(fd: $0, target: serial, loop: eventLoop) }
         do { try input?.start() } catch {
             // A closed or unpollable input (a regular file, /dev/null: EPERM) must not stop the
             // guest: it just gets no console input.
@@ -277,7 +309,10 @@ public final class MicroVM: Sendable {
                 logger.warning("serial input unavailable: \(error)")
             }
         }
-        do { try serialSocket?.start() } catch { throw .kvm(error) }
+        do {
+            try serialSocket?.start(on: eventLoop)
+            try console?.start(on: eventLoop)
+        } catch { throw .kvm(error) }
         let loopStatus = eventLoop.start()
         guard loopStatus == 0 else { throw .thread(name: "event-loop", errno: loopStatus) }
         defer {
@@ -378,7 +413,7 @@ public final class MicroVM: Sendable {
 
 /// Where the UART's output finds the socket console, which is created after the UART.
 final class SocketConsoleBox: Sendable {
-    let console = Mutex<SerialSocketConsole?>(nil)
+    let console = Mutex<UnixSocketConsole?>(nil)
 }
 
 /// A weak back-reference from devices to the machine, set once construction has finished.

@@ -45,7 +45,8 @@ public final class SerialPort: BusDevice {
     private let state = Mutex(Registers())
     private let sink: SerialSink
     private let interrupt: @Sendable () -> Void
-    private let receiveSpace = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Run when a full receive buffer drains: every feeder (stdin, the socket console) registers one.
+    private let receiveSpace = Mutex<[@Sendable () -> Void]>([])
 
     /// `interrupt` raises the UART's IRQ line (an edge, e.g. an irqfd write); nil for polled use.
     public init(sink: @escaping SerialSink, interrupt: (@Sendable () -> Void)? = nil) {
@@ -76,9 +77,9 @@ public final class SerialPort: BusDevice {
         return taken
     }
 
-    /// Called (from a vCPU thread) when the guest has emptied the receive buffer after it was full.
+    /// Adds a handler called (from a vCPU thread) when the guest reads from a full receive buffer.
     public func onReceiveSpace(_ handler: @escaping @Sendable () -> Void) {
-        receiveSpace.withLock { $0 = handler }
+        receiveSpace.withLock { $0.append(handler) }
     }
 
     // MARK: guest side
@@ -117,7 +118,7 @@ public final class SerialPort: BusDevice {
             default: return 0xFF
             }
         }
-        if drained, let handler = receiveSpace.withLock({ $0 }) { handler() }
+        if drained { receiveSpace.withLock { $0 }.forEach { $0() } }
         return UInt64(value)
     }
 
@@ -158,6 +159,6 @@ public final class SerialPort: BusDevice {
         }
         if transmit { sink(byte) }
         if raise { interrupt() }
-        if drained, let handler = receiveSpace.withLock({ $0 }) { handler() }
+        if drained { receiveSpace.withLock { $0 }.forEach { $0() } }
     }
 }

@@ -3,20 +3,20 @@
 import CKVM
 import Glibc
 
-final class VCPUThread: @unchecked Sendable {
+public final class VCPUThread: @unchecked Sendable {
     // @unchecked: `handle` is written once by start() before any other thread can see this object,
     // and read only by join() on the starting thread.
     private var handle: pthread_t?
     let name: String
     private let body: @Sendable () -> Void
 
-    init(name: String, body: @escaping @Sendable () -> Void) {
+    public init(name: String, body: @escaping @Sendable () -> Void) {
         self.name = name
         self.body = body
     }
 
     /// Starts the thread; false if the system refused (the caller reports it).
-    func start() -> Int32 {
+    public func start() -> Int32 {
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
         let r = pthread_create(&tid, nil, { raw in
@@ -36,7 +36,7 @@ final class VCPUThread: @unchecked Sendable {
     }
 
     /// Waits for the thread to end.
-    func join() {
+    public func join() {
         guard let h = handle else { return }
         pthread_join(h, nil)
         handle = nil

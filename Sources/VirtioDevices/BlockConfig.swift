@@ -57,7 +57,7 @@ public struct BlockConfig: Equatable, Sendable {
     }
 
     /// The configuration that matches an opened backend.
-    public init(backend: BlockFileBackend) {
+    public init(backend: any BlockBackend) {
         self.init(capacitySectors: backend.capacitySectors, readOnly: backend.readOnly)
     }
 

@@ -12,6 +12,15 @@ public enum BlockOperation: String, Sendable, CustomStringConvertible {
     case flush = "fdatasync"
     case punchHole = "fallocate(PUNCH_HOLE)"
     case zeroRange = "fallocate(ZERO_RANGE)"
+    // Copy-on-write overlays and disk files the launcher creates.
+    case openBase = "open(base)"
+    case readBase = "pread(base)"
+    case openOverlay = "open(overlay)"
+    case lockOverlay = "flock(overlay)"
+    case readMetadata = "pread(overlay metadata)"
+    case writeMetadata = "pwrite(overlay metadata)"
+    case truncate = "ftruncate"
+    case create = "open(O_CREAT)"
 
     public var description: String { rawValue }
 }
@@ -44,6 +53,12 @@ public enum BlockError: Error, Equatable, Sendable, CustomStringConvertible {
     case flushFailedEarlier
     /// A system call failed.
     case io(BlockOperation, errno: Int32)
+    /// The overlay file is not a copy-on-write overlay this code wrote, or its header is inconsistent.
+    case overlayInvalid(reason: String)
+    /// The overlay was made for a base of another size: its clusters would land on the wrong data.
+    case overlayBaseMismatch(overlayBytes: UInt64, baseBytes: UInt64)
+    /// An existing disk file is larger than the capacity asked for; shrinking it would destroy data.
+    case wouldShrink(path: String, currentBytes: UInt64, requestedBytes: UInt64)
 
     public var description: String {
         switch self {
@@ -60,6 +75,11 @@ public enum BlockError: Error, Equatable, Sendable, CustomStringConvertible {
         case .closed: "disk is closed"
         case .flushFailedEarlier: "an earlier flush failed; data may have been lost"
         case .io(let operation, let errno): "\(operation) failed with errno \(errno)"
+        case .overlayInvalid(let reason): "copy-on-write overlay is invalid: \(reason)"
+        case .overlayBaseMismatch(let overlay, let base):
+            "copy-on-write overlay was made for a base of \(overlay) bytes, the base has \(base)"
+        case .wouldShrink(let path, let current, let requested):
+            "\(path) holds \(current) bytes, more than the \(requested) asked for; refusing to shrink it"
         }
     }
 }

@@ -20,10 +20,10 @@ public struct BlockResponse: Equatable, Sendable {
 }
 
 public struct BlockRequestProcessor: Sendable {
-    public let backend: BlockFileBackend
+    public let backend: any BlockBackend
     public let config: BlockConfig
 
-    public init(backend: BlockFileBackend, config: BlockConfig? = nil) {
+    public init(backend: any BlockBackend, config: BlockConfig? = nil) {
         self.backend = backend
         self.config = config ?? BlockConfig(backend: backend)
     }

@@ -16,7 +16,7 @@ public final class VirtioBlock: VirtioDevice, Sendable {
     private let active = Mutex<Active?>(nil)
     public let queueMaxSize: UInt16
 
-    public init(backend: BlockFileBackend, queueMaxSize: UInt16 = 256) {
+    public init(backend: any BlockBackend, queueMaxSize: UInt16 = 256) {
         processor = BlockRequestProcessor(backend: backend)
         config = processor.config.configBytes()
         self.queueMaxSize = queueMaxSize

@@ -287,4 +287,30 @@ public struct Virtqueue: Sendable {
             queue.nextUsedIndex = next
         }
     }
+
+    /// Returns several chains at once and publishes the used idx once, after all elements: a
+    /// virtio-net packet spread over mergeable buffers must never be visible half-returned (the
+    /// driver reads num_buffers from the first and takes that many entries, 5.1.6.4).
+    public mutating func addUsed(_ elements: [(head: UInt16, length: UInt32)]) throws(VirtqueueError) {
+        guard config.ready else { throw .queueNotReady }
+        guard elements.count <= Int(size) else { throw .usedHeadOutOfRange(UInt16(truncatingIfNeeded: elements.count), size: size) }
+        for element in elements where element.head >= size { throw .usedHeadOutOfRange(element.head, size: size) }
+        guard !elements.isEmpty else { return }
+        try guarded { (queue) throws(VirtqueueError) in
+            var next = queue.nextUsedIndex
+            let memory = queue.memory
+            for element in elements {
+                let slot = queue.usedSlotAddress(next)
+                try Self.accessing { () throws(GuestMemoryError) in
+                    let at = try Self.address(slot)
+                    try memory.store(UInt32(element.head), at: at)
+                    try memory.store(element.length, at: Self.address(at.adding(4)))
+                }
+                next &+= 1
+            }
+            let idx = queue.usedIdxAddress
+            try Self.accessing { () throws(GuestMemoryError) in try memory.atomicStoreUInt16(next, at: Self.address(idx)) }
+            queue.nextUsedIndex = next
+        }
+    }
 }

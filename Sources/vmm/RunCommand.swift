@@ -5,6 +5,7 @@ import Glibc
 import GuestMemory
 import Logging
 import Machine
+import VirtioDevices
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,11 +44,17 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "COM1 input: stdin (default; raw mode when it is a terminal) or none.")
     var serialInput: String = "stdin"
 
-    @Option(name: .long, help: "virtio-blk disk: path=FILE[,readonly=on][,serial=ID] (repeatable; the first is /dev/vda).")
+    @Option(name: .long, help: "virtio-blk disk: path=FILE[,readonly=on][,serial=ID][,overlay=FILE] (repeatable; the first is /dev/vda; with overlay, FILE is a read-only base and writes go to the copy-on-write overlay).")
     var disk: [String] = []
+
+    @Option(name: .long, help: "virtio-net over a tap: tap=NAME or fd=N, [,mac=52:54:00:12:34:56] (repeatable; the first is eth0).")
+    var net: [String] = []
 
     @Flag(name: .long, help: "Add a virtio-rng device (getrandom(2)).")
     var rng = false
+
+    @Option(name: .long, help: ConsoleOption.help)
+    var console: String?
 
     @Option(name: .long, help: "Also serve COM1 on a Unix socket at this path (e.g. for socat or virtctl console).")
     var serialSocket: String?
@@ -73,6 +80,8 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--load-address: expected a hex (0x...) or decimal address, got '\(loadAddress)'")
         }
         for d in disk { _ = try parseDisk(d) }
+        if let console { _ = try ConsoleOption.parse(console) }
+        for n in net { _ = try parseNet(n) }
         guard serialInput == "stdin" || serialInput == "none" else {
             throw ValidationError("--serial-input: expected stdin or none, got '\(serialInput)'")
         }
@@ -109,17 +118,21 @@ struct RunCommand: ParsableCommand {
         var config = MachineConfiguration(memorySize: memory << 20, vcpuCount: cpus, image: image,
                                           cpuTemplate: CPUTemplate.named(cpuTemplate) ?? .host,
                                           serialSink: { byte in writeStdout(byte) }, logger: logger)
-        if serialInput == "stdin" { config.serialInput = STDIN_FILENO }
+        config.console = try console.map(ConsoleOption.parse)
+        let consoleTakesStdin = ConsoleOption.takesStdin(config.console)
+        if serialInput == "stdin" && !consoleTakesStdin { config.serialInput = STDIN_FILENO }
         if bootTimer { config.bootTimerLog = { line in printError(line) } }
         config.serialSocketPath = serialSocket
         config.disks = try disk.map(parseDisk)
         config.rng = rng
+        config.net = try net.map(parseNet)
         let terminal = TerminalMode(fd: STDIN_FILENO)
         let exit: MachineExit
         do {
             let machine = try MicroVM(configuration: config)
             StopSignals.install { [weak machine] name in machine?.requestStop(.stopped(reason: name)) }
-            if serialInput == "stdin" { terminal.enterRaw() }
+            if let pty = machine.console?.ptyPath { printError("vmm: virtio console on \(pty)") }
+            if serialInput == "stdin" || consoleTakesStdin { terminal.enterRaw() }
             exit = try machine.run()
             terminal.restore()
         } catch {
@@ -142,20 +155,7 @@ func parseAddress(_ text: String) -> UInt64? {
 
 /// Reads a whole file without Foundation (the binary stays small).
 func readFile(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw FileError(message: String(cString: strerror(errno))) }
-    defer { close(fd) }
-    var result: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw FileError(message: String(cString: strerror(errno)))
-        }
-        if n == 0 { return result }
-        result.append(contentsOf: chunk[0..<n])
-    }
+    do { return try HostFile.readAll(path) } catch { throw FileError(message: String(cString: strerror(error.errno))) }
 }
 
 struct FileError: Error, CustomStringConvertible {
@@ -173,15 +173,18 @@ func printError(_ line: String) {
     text.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
 }
 
-/// `path=FILE[,readonly=on|off][,serial=ID]`; errors name the flag and the bad part.
+/// `path=FILE[,readonly=on|off][,serial=ID][,overlay=FILE]`; errors name the flag and the bad part.
+/// With `overlay`, FILE is a read-only base that is never written and the guest's writes go to the
+/// overlay (a copy-on-write layer, created when missing).
 func parseDisk(_ text: String) throws -> DiskConfiguration {
     var path: String?
     var readOnly = false
     var serial = ""
+    var overlay: String?
     for part in text.split(separator: ",", omittingEmptySubsequences: false) {
         let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
         guard kv.count == 2, !kv[1].isEmpty else {
-            throw ValidationError("--disk: expected key=value in '\(part)' (path=FILE[,readonly=on][,serial=ID])")
+            throw ValidationError("--disk: expected key=value in '\(part)' (path=FILE[,readonly=on][,serial=ID][,overlay=FILE])")
         }
         switch kv[0] {
         case "path": path = kv[1]
@@ -191,9 +194,52 @@ func parseDisk(_ text: String) throws -> DiskConfiguration {
         case "serial":
             guard kv[1].utf8.count <= 20 else { throw ValidationError("--disk: serial is at most 20 bytes, got '\(kv[1])'") }
             serial = kv[1]
-        default: throw ValidationError("--disk: unknown key '\(kv[0])' (expected path, readonly, serial)")
+        case "overlay": overlay = kv[1]
+        default: throw ValidationError("--disk: unknown key '\(kv[0])' (expected path, readonly, serial, overlay)")
         }
     }
     guard let path else { throw ValidationError("--disk: path=FILE is required in '\(text)'") }
-    return DiskConfiguration(path: path, readOnly: readOnly, serial: serial)
+    if let overlay {
+        // A read-only copy-on-write disk would never use its overlay; the same file twice would
+        // make the base writable.
+        guard !readOnly else { throw ValidationError("--disk: overlay= and readonly=on exclude each other in '\(text)'") }
+        guard overlay != path else { throw ValidationError("--disk: overlay must be another file than path in '\(text)'") }
+    }
+    return DiskConfiguration(path: path, readOnly: readOnly, serial: serial, overlayPath: overlay)
+}
+
+/// `tap=NAME[,mac=MAC]` or `fd=N[,mac=MAC]`; errors name the flag and what was expected.
+func parseNet(_ text: String) throws -> NetConfiguration {
+    let usage = "(tap=NAME or fd=N, optionally ,mac=aa:bb:cc:dd:ee:ff)"
+    var tap: NetConfiguration.Tap?
+    var mac: MACAddress?
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+        guard kv.count == 2, !kv[1].isEmpty else {
+            throw ValidationError("--net: expected key=value in '\(part)' \(usage)")
+        }
+        switch kv[0] {
+        case "tap", "fd":
+            guard tap == nil else { throw ValidationError("--net: give either tap= or fd= once, not both, in '\(text)'") }
+            if kv[0] == "tap" {
+                guard kv[1].utf8.count <= 15, !kv[1].contains("/") else {
+                    throw ValidationError("--net: tap name must be 1...15 bytes without '/', got '\(kv[1])'")
+                }
+                tap = .name(kv[1])
+            } else {
+                guard let fd = Int32(kv[1]), fd >= 0 else {
+                    throw ValidationError("--net: fd must be an open file descriptor number, got '\(kv[1])'")
+                }
+                tap = .fileDescriptor(fd)
+            }
+        case "mac":
+            guard let parsed = MACAddress(kv[1]) else {
+                throw ValidationError("--net: mac must be six hex pairs like 52:54:00:12:34:56 (unicast), got '\(kv[1])'")
+            }
+            mac = parsed
+        default: throw ValidationError("--net: unknown key '\(kv[0])' \(usage)")
+        }
+    }
+    guard let tap else { throw ValidationError("--net: tap=NAME or fd=N is required in '\(text)'") }
+    return NetConfiguration(tap: tap, mac: mac)
 }

@@ -142,7 +142,8 @@ struct LinuxBootTests {
 
     /// The same kernel through the `vmm` binary as a user runs it: one vCPU, `--boot-timer`, serial
     /// on stdout, virtio-rng and two virtio-blk disks (read-write and read-only) driven by Linux's own
-    /// drivers, clean power-off as exit status 0, and the guest's write found in the image file.
+    /// drivers, clean power-off as exit status 0, and the guest's write found in the image file; a
+    /// virtio console on a Unix socket carries a line each way (/dev/hvc0 in the guest).
     @Test(.timeLimit(.minutes(5)))
     func vmmBinaryBootsTheGuestKernelWithVirtioDevices() throws {
         let kernelPath = guestKernelPath()
@@ -166,11 +167,21 @@ struct LinuxBootTests {
         try Data(repeating: 0xA5, count: 32 << 20).write(to: vdc)
         try runTool("/sbin/mkfs.ext4", ["-q", "-F", "-E", "nodiscard", "-b", "4096", vdc.path])
         let allocatedBefore = try allocatedBytes(vdc.path)
+        // virtio-console on a Unix socket: init writes a marker to /dev/hvc0, the client answers
+        // with a line, init prints it on COM1 and echoes it on hvc0.
+        let consoleSocket = dir.appendingPathComponent("hvc.sock").path
+        let hvc = ConsoleSocketExchange(path: consoleSocket, waitFor: "SWIFT-VMM-HVC-READY", send: "hello-hvc\n")
         let r = try runVMM(["run", "--kernel", kernelPath, "--initrd", initrd.path, "--memory", "256", "--cpus", "1",
                             "--cpu-template", "nested-emulator", "--boot-timer", "--serial-input", "none", "--rng",
                             "--disk", "path=\(vda.path),serial=disk0", "--disk", "path=\(vdb.path),readonly=on",
-                            "--disk", "path=\(vdc.path)",
-                            "--cmdline", "console=ttyS0 mitigations=off panic=-1 swifttest_virtio=1"])
+                            "--disk", "path=\(vdc.path)", "--console", "socket=\(consoleSocket)",
+                            "--cmdline", "console=ttyS0 mitigations=off panic=-1 swifttest_virtio=1 swifttest_console=1"])
+        #expect(hvc.wait(), "the console client ends when vmm closes the socket")
+        #expect(hvc.text.contains("SWIFT-VMM-HVC-READY"), "guest output reached the socket: \(hvc.text)")
+        #expect(hvc.didSend)
+        #expect(r.stdout.contains("SWIFT-VMM-HVC-GOT: hello-hvc\r\n"), "the line reached the guest's /dev/hvc0")
+        #expect(hvc.text.contains("SWIFT-VMM-HVC-ECHO: hello-hvc"), "and its answer came back: \(hvc.text)")
+        #expect(!FileManager.default.fileExists(atPath: consoleSocket), "the socket is removed on exit")
         #expect(r.status == 0, "powered off cleanly: \(r.stderr)")
         #expect(r.stdout.contains("SWIFT-VMM-INIT-OK pid=1"))
         #expect(r.stdout.contains("SWIFT-VMM-CPUS: 0\r\n"), "one vCPU (the tty turns \\n into \\r\\n)")

@@ -67,6 +67,12 @@ func runVMM(_ arguments: [String], input: String? = nil) throws -> ProcessResult
         #expect(badKey.stderr.contains("--disk: unknown key 'colour'"))
         let badRO = try runVMM(["run", "--kernel", "/x", "--disk", "path=/a,readonly=yes"])
         #expect(badRO.stderr.contains("--disk: readonly must be on or off"))
+        let sameFile = try runVMM(["run", "--kernel", "/x", "--disk", "path=/a,overlay=/a"])
+        #expect(sameFile.status == 64)
+        #expect(sameFile.stderr.contains("--disk: overlay must be another file than path"))
+        let readOnlyOverlay = try runVMM(["run", "--kernel", "/x", "--disk", "path=/a,overlay=/b,readonly=on"])
+        #expect(readOnlyOverlay.status == 64)
+        #expect(readOnlyOverlay.stderr.contains("--disk: overlay= and readonly=on exclude each other"))
     }
 
     @Test func badEntryModeListsTheChoices() throws {

@@ -195,7 +195,7 @@ func blockDeviceBackendUsesTheDeviceSize() throws {
         close(loop)
     }
     let processor = try blockProcessor(loopPath, serial: "loop")
-    #expect(processor.backend.isBlockDevice)
+    #expect((processor.backend as? BlockFileBackend)?.isBlockDevice == true)
     #expect(processor.backend.capacitySectors == 2048)
     #expect(processor.read(sector: 2047, bytes: 512).data == Array(blockPattern(1 << 20)[(2047 * 512)...]))
     #expect(processor.write(sector: 0, blockPattern(4096, seed: 2)).status == 0)

@@ -86,6 +86,10 @@ static void ext4_checks(void) {
     fflush(stdout);
 }
 
+#include "init_net.c"   // swifttest_net=1: eth0, ping and TCP both ways (kept apart: one concern per file)
+#include "init_console.c"   // swifttest_console=1: a line each way over /dev/hvc0 (virtio console)
+#include "init_launch.c"   // swifttest_launch=1: the disks `vmm launch` prepared from a VMI
+
 static volatile sig_atomic_t got_sigint;
 static void on_sigint(int signo) { (void)signo; got_sigint = 1; }
 
@@ -107,6 +111,12 @@ int main(void) {
     fflush(stdout);
     const char *virtio = getenv("swifttest_virtio");
     if (virtio && strcmp(virtio, "1") == 0) { virtio_checks(); ext4_checks(); }
+    const char *launch = getenv("swifttest_launch");
+    if (launch && strcmp(launch, "1") == 0) launch_checks();
+    const char *net = getenv("swifttest_net");
+    if (net && strcmp(net, "1") == 0) net_checks();
+    const char *hvc = getenv("swifttest_console");
+    if (hvc && strcmp(hvc, "1") == 0) console_checks();
     const char *end = getenv("swifttest_end");
     if (end && strcmp(end, "cad") == 0) {
         signal(SIGINT, on_sigint);
