@@ -13,7 +13,8 @@ func guestKernelPath() -> String {
 }
 
 /// Builds guests/linux/init.c statically and packs it with /dev/console into an uncompressed cpio.
-func buildTestInitramfs() throws -> [UInt8] {
+/// `busybox`: also /bin/busybox from the host (Debian's busybox-static), for udhcpc.
+func buildTestInitramfs(busybox: Bool = false) throws -> [UInt8] {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swift-vmm-initramfs-\(getpid())")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let root = GuestPrograms.packageRoot
@@ -22,7 +23,8 @@ func buildTestInitramfs() throws -> [UInt8] {
     try runTool("/usr/bin/env", ["gcc", "-static", "-Os", "-o", initBinary, root.appendingPathComponent("guests/linux/init.c").path])
     try runTool("/usr/bin/env", ["python3", root.appendingPathComponent("scripts/mkinitramfs.py").path, cpio,
                                  "--dir", "/dev", "--dir", "/proc", "--dir", "/sys", "--char", "/dev/console=5:1",
-                                 "--char", "/dev/mem=1:1", "--file", "/init=\(initBinary)"])
+                                 "--char", "/dev/mem=1:1", "--file", "/init=\(initBinary)"]
+                                 + (busybox ? ["--dir", "/bin", "--file", "/bin/busybox=/bin/busybox"] : []))
     return [UInt8](try Data(contentsOf: URL(fileURLWithPath: cpio)))
 }
 

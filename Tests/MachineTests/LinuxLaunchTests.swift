@@ -36,7 +36,14 @@ extension LinuxBootTests {
         let kernelBoot = run.appendingPathComponent("kubevirt/container-disks/kernel-boot")
         try FileManager.default.createDirectory(at: kernelBoot, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: kernelPath, toPath: kernelBoot.appendingPathComponent("vmlinux").path)
-        try Data(try buildTestInitramfs()).write(to: kernelBoot.appendingPathComponent("initrd.cpio"))
+        try Data(try buildTestInitramfs(busybox: true)).write(to: kernelBoot.appendingPathComponent("initrd.cpio"))
+        // The pod's resolv.conf (`ip netns exec` mounts /etc/netns/<name>/* over /etc): the DNS
+        // server the launcher's DHCP server must hand out.
+        let etc = URL(fileURLWithPath: "/etc/netns/\(pod.name)")
+        try FileManager.default.createDirectory(at: etc, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: etc) }
+        try "nameserver 10.96.0.10\nsearch tests.svc.cluster.local\n".write(
+            to: etc.appendingPathComponent("resolv.conf"), atomically: true, encoding: .utf8)
         let base = run.appendingPathComponent("kubevirt/container-disks/disk_0.img")
         var baseImage = Data("SWIFT-VMM-CONTAINER-DISK".utf8)
         baseImage.append(Data(count: (4 << 20) - baseImage.count))
@@ -61,7 +68,7 @@ extension LinuxBootTests {
                       image: example.org/kernel-boot
                       kernelPath: /boot/vmlinux
                       initrdPath: /boot/initrd.cpio
-                    kernelArgs: console=ttyS0 mitigations=off panic=-1 swifttest_launch=1 swifttest_net=1 swifttest_net_guest=10.0.2.2 swifttest_net_server=10.99.7.1 swifttest_net_bytes=65536 swifttest_end=cad
+                    kernelArgs: console=ttyS0 mitigations=off panic=-1 swifttest_launch=1 swifttest_net=dhcp swifttest_net_server=10.99.7.1 swifttest_net_bytes=65536 swifttest_end=cad
                 devices:
                   disks:
                   - name: containerdisk
@@ -134,13 +141,34 @@ extension LinuxBootTests {
         launcher.standardInput = FileHandle.nullDevice
         try launcher.run()
         defer { if launcher.isRunning { kill(launcher.processIdentifier, SIGKILL) } }
-        // The console log is polled (a file, as `kubectl logs` would read it) until init waits.
-        var before = ""
-        for _ in 0..<420 where launcher.isRunning {
-            before = (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? ""
-            if before.contains("SWIFT-VMM-WAITING-FOR-CAD") { break }
-            sleep(1)
+        // The console log is polled (a file, as `kubectl logs` would read it).
+        func waitFor(_ marker: String) -> String {
+            var text = ""
+            for _ in 0..<420 where launcher.isRunning {
+                text = (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? ""
+                if text.contains(marker) || text.contains("SWIFT-VMM-WAITING-FOR-CAD") { break }
+                sleep(1)
+            }
+            return text
         }
+        // Inbound: a client outside connects to the pod's IP; the DNAT takes it to the guest.
+        var inbound = ""
+        if waitFor("SWIFT-VMM-NET-LISTENING").contains("SWIFT-VMM-NET-LISTENING") {
+            inbound = try outside.exec(["python3", "-c", """
+                import random, socket, zlib
+                data = random.Random(2).randbytes(65536)
+                c = socket.create_connection(('10.99.7.2', 8080), timeout=120)
+                c.sendall(data); c.shutdown(socket.SHUT_WR)
+                reply = b''
+                while True:
+                    b = c.recv(4096)
+                    if not b: break
+                    reply += b
+                print(f'CLIENT-TX: bytes={len(data)} crc={zlib.crc32(data):08x}')
+                print('CLIENT-REPLY: ' + reply.decode().strip())
+                """])
+        }
+        let before = waitFor("SWIFT-VMM-WAITING-FOR-CAD")
         guard before.contains("SWIFT-VMM-WAITING-FOR-CAD") else {
             Issue.record("the guest never reached its wait: \(before.suffix(3000)) \((try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "")")
             return
@@ -155,9 +183,15 @@ extension LinuxBootTests {
         #expect(before.contains("SWIFT-VMM-LAUNCH-VDA-WRITE: ok"))
         #expect(before.contains("SWIFT-VMM-LAUNCH-VDB: label=cidata user-data=yes"))
         #expect(before.contains("SWIFT-VMM-LAUNCH-VDC: \(64 << 20)"))
-        // The network: the bridge answers, and the outside is reached through the masquerade NAT.
-        #expect(before.contains("SWIFT-VMM-NET-UP: eth0 10.0.2.2/24 via 10.0.2.1"))
+        // The network: busybox udhcpc got KubeVirt's masquerade lease from the launcher's DHCP server,
+        // the bridge answers, the outside is reached through the NAT, and the guest through the DNAT.
+        #expect(before.contains("SWIFT-VMM-DHCP: ip=10.0.2.2 subnet=255.255.255.0 router=10.0.2.1 mtu=1500 dns=10.96.0.10 configured=yes"),
+                "\(before.suffix(2500))")
         #expect(before.contains("SWIFT-VMM-NET-PING: reply from 10.0.2.1"))
+        let clientTX = line(inbound, "CLIENT-TX: ")
+        #expect(clientTX.hasPrefix("bytes=65536 "), "inbound client: \(inbound)")
+        #expect(line(before, "SWIFT-VMM-NET-INBOUND: ") == clientTX, "outside → guest through the pod IP")
+        #expect(line(inbound, "CLIENT-REPLY: ") == "GUEST-GOT " + clientTX, "and back")
 
         // What the kubelet sends.
         kill(launcher.processIdentifier, SIGTERM)

@@ -93,7 +93,9 @@ static void ext4_checks(void) {
 static volatile sig_atomic_t got_sigint;
 static void on_sigint(int signo) { (void)signo; got_sigint = 1; }
 
-int main(void) {
+int main(int argc, char **argv) {
+    // Not pid 1 with an argument: udhcpc running /init as its lease script (init_dhcp.c).
+    if (getpid() != 1 && argc > 1) return dhcp_hook(argv[1]);
     int fd = open("/dev/console", O_WRONLY);
     if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
     printf("SWIFT-VMM-INIT-OK pid=%d\n", getpid());
@@ -114,7 +116,7 @@ int main(void) {
     const char *launch = getenv("swifttest_launch");
     if (launch && strcmp(launch, "1") == 0) launch_checks();
     const char *net = getenv("swifttest_net");
-    if (net && strcmp(net, "1") == 0) net_checks();
+    if (net && (strcmp(net, "1") == 0 || strcmp(net, "dhcp") == 0)) net_checks(strcmp(net, "dhcp") == 0);
     const char *hvc = getenv("swifttest_console");
     if (hvc && strcmp(hvc, "1") == 0) console_checks();
     const char *end = getenv("swifttest_end");

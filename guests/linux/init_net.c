@@ -150,12 +150,15 @@ static void net_tcp(size_t total) {
     close(s);
 }
 
-static void net_checks(void) {
+#include "init_dhcp.c"   // swifttest_net=dhcp: the address from the VMM's DHCP server, and an inbound server
+
+static void net_checks(int dhcp) {
     const char *bytes = getenv("swifttest_net_bytes");
     size_t total = bytes ? strtoul(bytes, NULL, 10) : 4u << 20;
-    if (net_configure()) {
+    if (dhcp ? net_dhcp() : net_configure()) {
         net_ping();
         net_tcp(total);
+        if (dhcp) net_inbound();
     }
     fflush(stdout);
 }
