@@ -17,6 +17,14 @@ do {
         try blk.run(rounds: 1000)  // warm-up
         try report("virtio-blk 4 KiB read", batch: batch, rounds: 20_000 / batch) { try blk.run(rounds: $0) }
     }
+    for (name, direction) in [("virtio-net 1500-byte frame, guest to host", NetFrameBench.Direction.transmit),
+                              ("virtio-net 1500-byte frame, host to guest", .receive)] {
+        for batch in [1, 32] {
+            let net = try NetFrameBench(direction: direction, batch: batch)
+            try net.run(rounds: 1000)  // warm-up
+            try report(name, batch: batch, rounds: 50_000 / batch) { try net.run(rounds: $0) }
+        }
+    }
 } catch {
     print("virtio-cost: \(error)")
     exit(1)
