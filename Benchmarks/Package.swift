@@ -5,6 +5,7 @@
 //   PIOExit         the same two loops as ordo-one/benchmark benchmarks (`swift package benchmark`)
 //   virtio-cost     the device side's cost per virtio request over fake guest memory (no KVM)
 //   VirtioQueue     the same through ordo-one/benchmark
+//   virtio-guest-bench  guest-driven virtio-blk throughput from a CPL3 driver on a real MicroVM
 // See README.md.
 import PackageDescription
 
@@ -36,9 +37,11 @@ let package = Package(
             dependencies: [
                 .product(name: "GuestMemory", package: "swift-vmm"),
                 .product(name: "VirtioDevices", package: "swift-vmm"),
+                .product(name: "Machine", package: "swift-vmm"),
             ]
         ),
         .executableTarget(name: "virtio-cost", dependencies: ["VirtioBenchKit"]),
+        .executableTarget(name: "virtio-guest-bench", dependencies: ["VirtioBenchKit"]),
         .executableTarget(
             name: "VirtioQueue",
             dependencies: ["VirtioBenchKit", .product(name: "Benchmark", package: "benchmark")],

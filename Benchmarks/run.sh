@@ -3,6 +3,7 @@
 #   Benchmarks/run.sh [pio-exit-ratio args]     the interleaved Swift/C ratio (one line; --verbose for rounds)
 #   Benchmarks/run.sh ordo-one [benchmark args] the same loops through ordo-one/benchmark
 #   Benchmarks/run.sh virtio-cost               the device side's cost per virtio request (no KVM)
+#   Benchmarks/run.sh virtio-guest-bench        guest-driven virtio-blk throughput (CPL3 driver)
 # Prints the exact command it runs, to reproduce without rebuilding.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,12 +16,15 @@ show() { printf '+'; printf ' %q' "$@"; printf '\n'; }
 show bash "$root/guests/build.sh" "$guests"
 bash "$root/guests/build.sh" "$guests"
 
-if [[ "${1:-}" == "virtio-cost" ]]; then
-    build=(swift build -c release --package-path "$root/Benchmarks" --scratch-path "$scratch" --product virtio-cost)
+if [[ "${1:-}" == "virtio-cost" || "${1:-}" == "virtio-guest-bench" ]]; then
+    product="$1"
+    build=(swift build -c release --package-path "$root/Benchmarks" --scratch-path "$scratch" --product "$product")
     show "${build[@]}"
     "${build[@]}"
-    echo "reproduce:"; printf '  %q\n' "$scratch/release/virtio-cost"
-    exec "$scratch/release/virtio-cost"
+    cmd=("$scratch/release/$product")
+    [[ "$product" == "virtio-guest-bench" ]] && cmd+=("$guests/virtio_blk_bench.elf")
+    echo "reproduce:"; printf ' '; printf ' %q' "${cmd[@]}"; printf '\n'
+    exec "${cmd[@]}"
 fi
 
 if [[ "${1:-}" == "ordo-one" ]]; then

@@ -55,13 +55,14 @@ for name in hello_long64 cpl3_iopl3 pio_mmio dirty_pages pio_loop_cpl3 smp_id tr
     mv "$tmp/$name.elf" "$tmp/$name.bin" "$out/"
 done
 
-# hostile_virtio: an assembly entry plus a freestanding C driver (no SSE: the guest never sets up
-# the FPU; no builtins: there is no libc to call).
-"$CC" --target=x86_64-unknown-none-elf "${CFLAGS[@]}" "$src/hostile_virtio_entry.S" -o "$tmp/hostile_virtio_entry.o"
-"$CC" --target=x86_64-unknown-none-elf "${CFLAGS[@]}" -O2 -mgeneral-regs-only -mno-red-zone -fno-builtin \
-    -fno-stack-protector -fno-asynchronous-unwind-tables -Wall -Werror "$src/hostile_virtio.c" -o "$tmp/hostile_virtio.o"
-"$LD" -m elf_x86_64 "${LDFLAGS[@]}" -T "$src/guest.ld" "$tmp/hostile_virtio_entry.o" "$tmp/hostile_virtio.o" \
-    -o "$out/hostile_virtio.elf"
+# The C guests (hostile_virtio, virtio_blk_bench): a shared CPL3 entry plus a freestanding C driver
+# (no SSE: the guest never sets up the FPU; no builtins: there is no libc to call).
+"$CC" --target=x86_64-unknown-none-elf "${CFLAGS[@]}" "$src/cpl3_c_entry.S" -o "$tmp/cpl3_c_entry.o"
+for name in hostile_virtio virtio_blk_bench; do
+    "$CC" --target=x86_64-unknown-none-elf "${CFLAGS[@]}" -O2 -mgeneral-regs-only -mno-red-zone -fno-builtin \
+        -fno-stack-protector -fno-asynchronous-unwind-tables -Wall -Werror "$src/$name.c" -o "$tmp/$name.o"
+    "$LD" -m elf_x86_64 "${LDFLAGS[@]}" -T "$src/guest.ld" "$tmp/cpl3_c_entry.o" "$tmp/$name.o" -o "$out/$name.elf"
+done
 
 # Boot-protocol probes (guests/probe/). $1 output name, $2 source, $3 target, $4 emulation,
 # $5 linker script, then extra preprocessor flags.

@@ -10,30 +10,7 @@
 // Load: static ELF64 (hostile_virtio.elf), FlatX86Setup `.long64`, at least 64 MiB of RAM.
 // Output: one COM1 line per scenario ("ok <name>" or "FAIL <name>: <why>"), then "done".
 // Exit: debug-exit 0x10 when every scenario passed, else 0x20 + the number of the first failure.
-typedef unsigned long u64;
-typedef unsigned int u32;
-typedef unsigned short u16;
-typedef unsigned char u8;
-
-#define BLK 0xD0000000UL
-#define RNG 0xD0001000UL
-#define REG(base, off) (*(volatile u32 *)((base) + (off)))
-
-enum {
-    MAGIC = 0x00, VERSION = 0x04, DEVICE_ID = 0x08, DEV_FEAT = 0x10, DEV_FEAT_SEL = 0x14,
-    DRV_FEAT = 0x20, DRV_FEAT_SEL = 0x24, QSEL = 0x30, QNUM_MAX = 0x34, QNUM = 0x38, QREADY = 0x44,
-    QNOTIFY = 0x50, ISR = 0x60, IACK = 0x64, STATUS = 0x70, QDESC_LO = 0x80, QDESC_HI = 0x84,
-    QDRV_LO = 0x90, QDRV_HI = 0x94, QDEV_LO = 0xa0, QDEV_HI = 0xa4, CONFIG = 0x100,
-};
-enum { S_ACK = 1, S_DRIVER = 2, S_DRIVER_OK = 4, S_FEATURES_OK = 8, S_NEEDS_RESET = 0x40 };
-enum { F_NEXT = 1, F_WRITE = 2, F_INDIRECT = 4 };
-#define FEAT_INDIRECT (1UL << 28)
-#define FEAT_VERSION_1 (1UL << 32)
-
-struct desc { u64 addr; u32 len; u16 flags; u16 next; };
-struct avail { u16 flags; u16 idx; u16 ring[256]; };
-struct used_elem { u32 id; u32 len; };
-struct used { u16 flags; u16 idx; struct used_elem ring[256]; };
+#include "virtio_guest.h"
 
 // Guest-physical = virtual (identity map). Everything lives above the program at 1 MiB.
 #define DESC ((volatile struct desc *)0x400000)
@@ -49,20 +26,9 @@ struct used { u16 flags; u16 idx; struct used_elem ring[256]; };
 #define RNG_BUF ((volatile u8 *)0x413000)
 #define BIG_BUFFER 0x1000000UL  // 32 MiB of RAM the length-overflow chain points at
 
-static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-static inline u64 rdtsc(void) {
-    u32 lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((u64)hi << 32) | lo;
-}
-static void puts(const char *s) { while (*s) outb(0x3f8, (u8)*s++); }
-static void zero(volatile void *p, u64 n) { volatile u8 *b = p; for (u64 i = 0; i < n; i++) b[i] = 0; }
-
 // A bound on every wait: the device works on the VMM's event-loop thread, so a kick is answered
 // asynchronously; several seconds of TSC ticks is far more than it needs and still ends a hang.
 #define WAIT_TICKS 20000000000UL
-
-static const char *why;  // set by the check that failed
 
 static int wait_used(volatile struct used *used, u16 idx) {
     u64 start = rdtsc();
@@ -78,40 +44,6 @@ static int wait_needs_reset(u64 base) {
     REG(base, IACK) = 2;
     return 1;
 }
-
-// Reset, ACKNOWLEDGE, DRIVER, features (what the device offers of `want`), FEATURES_OK.
-static int start(u64 base, u64 want) {
-    REG(base, STATUS) = 0;
-    if (REG(base, STATUS) != 0) { why = "status not 0 after reset"; return 0; }
-    REG(base, STATUS) = S_ACK;
-    REG(base, STATUS) = S_ACK | S_DRIVER;
-    REG(base, DEV_FEAT_SEL) = 0;
-    u64 offered = REG(base, DEV_FEAT);
-    REG(base, DEV_FEAT_SEL) = 1;
-    offered |= (u64)REG(base, DEV_FEAT) << 32;
-    u64 accepted = offered & want;
-    REG(base, DRV_FEAT_SEL) = 0;
-    REG(base, DRV_FEAT) = (u32)accepted;
-    REG(base, DRV_FEAT_SEL) = 1;
-    REG(base, DRV_FEAT) = (u32)(accepted >> 32);
-    REG(base, STATUS) = S_ACK | S_DRIVER | S_FEATURES_OK;
-    if (!(REG(base, STATUS) & S_FEATURES_OK)) { why = "FEATURES_OK refused"; return 0; }
-    return 1;
-}
-
-static void queue(u64 base, u32 index, u32 size, u64 desc, u64 avail, u64 used) {
-    REG(base, QSEL) = index;
-    REG(base, QNUM) = size;
-    REG(base, QDESC_LO) = (u32)desc;
-    REG(base, QDESC_HI) = (u32)(desc >> 32);
-    REG(base, QDRV_LO) = (u32)avail;
-    REG(base, QDRV_HI) = (u32)(avail >> 32);
-    REG(base, QDEV_LO) = (u32)used;
-    REG(base, QDEV_HI) = (u32)(used >> 32);
-    REG(base, QREADY) = 1;
-}
-
-static void go(u64 base) { REG(base, STATUS) = S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK; }
 
 static void clear_blk_rings(void) {
     zero(DESC, 4096); zero(AVAIL, 4096); zero(USED, 4096); zero(INDIRECT, 4096);
@@ -372,7 +304,7 @@ static const struct scenario scenarios[] = {
     { "register-abuse", register_abuse },
 };
 
-int hostile_main(void) {
+int guest_main(void) {
     if (REG(BLK, MAGIC) != 0x74726976 || REG(BLK, DEVICE_ID) != 2 || REG(RNG, DEVICE_ID) != 4) {
         puts("FAIL layout: expected virtio-blk at 0xD0000000 and virtio-rng at 0xD0001000\n");
         return 0x20;

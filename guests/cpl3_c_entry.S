@@ -1,6 +1,6 @@
-// hostile_virtio entry: drop to CPL3 (IOPL=3, the TSS I/O bitmap opens ports 0-0xFFF on hosts that
-// ignore IOPL at CPL3), run hostile_main() natively, report its result through the debug-exit port.
-// See hostile_virtio.c for what the guest does and what the host checks.
+// Entry for the C guests (hostile_virtio, virtio_blk_bench): drop to CPL3 (IOPL=3; the TSS I/O
+// bitmap opens ports 0-0xFFF on hosts that ignore IOPL at CPL3), run guest_main() natively, and
+// report its result through the debug-exit port. Each C file says what its guest checks.
     .code64
     .intel_syntax noprefix
     .text
@@ -19,7 +19,7 @@ _start:
 
 user:
     mov rsp, 0x7E000
-    call hostile_main
+    call guest_main
     mov dx, 0xf4
     out dx, al
 1:  jmp 1b
