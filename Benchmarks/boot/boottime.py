@@ -9,6 +9,8 @@ Measures (medians over interleaved runs, so machine noise hits both alike):
                      (the way Firecracker and Cloud Hypervisor state their overhead).
   linux-userspace    (--linux) process start -> the test /init's marker on the serial console, for
                      the shared guest kernel with the same initramfs and command line.
+  virtio-blk         (--virtio) the same O_DIRECT reads inside Linux (guests/linux/init_bench.c) from a
+                     virtio-blk disk in /dev/shm, vmm against QEMU microvm: MiB/s and IOPS.
   stock-first-line   (--linux) process start -> the first line of Debian's stock cloud kernel's boot
                      log ("Linux version ..."), fetched by scripts/fetch-stock-kernel.sh.
   launch-first-instr `vmm launch` of a kernelBoot VMI (128Mi, no interfaces, no disks) whose kernel is
@@ -20,7 +22,7 @@ Measures (medians over interleaved runs, so machine noise hits both alike):
                      KubeVirt's published 240 MiB fixed virt-launcher overhead (target <= 10 MiB).
 Writes results.json and chart.svg into --out (default Benchmarks/boot/results) and prints ratios.
 """
-import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 QEMU = ["qemu-system-x86_64", "-M", "microvm", "-enable-kvm", "-cpu", "host,-arch-capabilities,-cx16",
@@ -167,6 +169,48 @@ def linux_userspace(vmm, kernel, initrd, rounds):
             "qemu": QEMU + ["-m", "256", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", cmdline]}
     return time_until(cmds, b"SWIFT-VMM-INIT-OK", rounds)
 
+def virtio_blk_in_linux(vmm, kernel, initrd):
+    """The same in-guest O_DIRECT reads (guests/linux/init_bench.c) from a 64 MiB virtio-blk disk in
+    /dev/shm, under vmm and under QEMU microvm (virtio-blk-device, cache=writeback: both serve from
+    the host page cache). Returns MiB/s (16 MiB of 64 KiB reads) and IOPS (2000 random 4 KiB)."""
+    disk = f"/dev/shm/vmm-bench-disk-{os.getpid()}.img"
+    with open(disk, "wb") as f:
+        f.write(os.urandom(1 << 20) * 64)
+    # acpi=off: no ACPI power-off, so init ends with a reboot (reboot=k: the i8042; QEMU: -no-reboot).
+    cmdline = "console=ttyS0 mitigations=off acpi=off panic=-1 reboot=k swifttest_bench=blk swifttest_end=reboot noxsave clearcpuid=popcnt,smap"
+    cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--initrd", initrd, "--memory", "256", "--serial-input", "none",
+                    "--cpu-template", "nested-emulator", "--disk", f"path={disk}",
+                    "--cmdline", cmdline.replace(" noxsave clearcpuid=popcnt,smap", "")],
+            # QEMU's own acpi=off: only then does microvm put virtio_mmio.device= on the command line.
+            "qemu": [("microvm,acpi=off" if arg == "microvm" else arg) for arg in QEMU]
+                    + ["-m", "256", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", cmdline,
+                            "-drive", f"id=d0,file={disk},format=raw,if=none,cache=writeback",
+                            "-device", "virtio-blk-device,drive=d0"]}
+    result = {}
+    try:
+        for k, cmd in cmds.items():
+            # Read until both lines are out, then stop the VM (however the guest would end: QEMU
+            # microvm has no i8042 to take the reboot); a watchdog ends a guest that never gets there.
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            watchdog = threading.Timer(400, p.kill)
+            watchdog.start()
+            out = ""
+            for raw in p.stdout:
+                out += raw.decode(errors="replace")
+                if "SWIFT-VMM-BENCH-RAND:" in out or "SWIFT-VMM-BENCH: no" in out:
+                    break
+            watchdog.cancel()
+            p.kill(); p.wait()
+            seq = re.search(r"SWIFT-VMM-BENCH-SEQ: bytes=(\d+) us=(\d+)", out)
+            rnd = re.search(r"SWIFT-VMM-BENCH-RAND: reads=(\d+) us=(\d+)", out)
+            if not seq or not rnd:
+                raise RuntimeError(f"{k}: no benchmark lines in the guest's output: {out[-1500:]}")
+            result[k] = {"seq_read_mib_s": round(int(seq[1]) / (1 << 20) / (int(seq[2]) / 1e6), 1),
+                         "rand_read_iops": round(int(rnd[1]) / (int(rnd[2]) / 1e6))}
+    finally:
+        os.unlink(disk)
+    return result
+
 def first_line(vmm, kernel, rounds):
     cmdline = "console=ttyS0 earlyprintk=ttyS0 mitigations=off nokaslr acpi=off"
     cmds = {"vmm": [vmm, "run", "--kernel", kernel, "--memory", "256", "--serial-input", "none",
@@ -206,6 +250,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--linux", action="store_true", help="also time Linux to /init (about 45 s a boot)")
     ap.add_argument("--linux-rounds", type=int, default=1)
+    ap.add_argument("--virtio", action="store_true", help="also time virtio-blk reads inside Linux, vmm vs QEMU (two boots)")
     ap.add_argument("--out", default=os.path.join(ROOT, "Benchmarks/boot/results"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -231,13 +276,21 @@ def main():
     print(f"launcher memory overhead (128 MiB guest, idle): {lm['overhead_mib']:.2f} MiB (target <= 10; "
           f"KubeVirt's virt-launcher pod: {KUBEVIRT_FIXED_OVERHEAD_MIB} MiB fixed)")
     shutil.rmtree(run)
-    if a.linux:
+    if a.linux or a.virtio:
         kernel = os.path.join(ROOT, "..", "shared", "guest-kernel", "vmlinux")
         init = os.path.join(guests, "init")
         sh(["gcc", "-static", "-Os", "-o", init, os.path.join(ROOT, "guests/linux/init.c")])
         initrd = os.path.join(guests, "initrd.cpio")
         sh([sys.executable, os.path.join(ROOT, "scripts/mkinitramfs.py"), initrd, "--dir", "/dev",
             "--char", "/dev/console=5:1", "--file", f"/init={init}"])
+    if a.virtio:
+        vb = virtio_blk_in_linux(vmm, kernel, initrd)
+        results["virtio_blk_in_linux"] = vb
+        print(f"virtio-blk in Linux, 64 KiB O_DIRECT reads: vmm {vb['vmm']['seq_read_mib_s']} MiB/s, "
+              f"qemu {vb['qemu']['seq_read_mib_s']} MiB/s, ratio {vb['vmm']['seq_read_mib_s'] / vb['qemu']['seq_read_mib_s']:.3f}")
+        print(f"virtio-blk in Linux, random 4 KiB O_DIRECT reads: vmm {vb['vmm']['rand_read_iops']} IOPS, "
+              f"qemu {vb['qemu']['rand_read_iops']} IOPS, ratio {vb['vmm']['rand_read_iops'] / vb['qemu']['rand_read_iops']:.3f}")
+    if a.linux:
         lu = linux_userspace(vmm, kernel, initrd, a.linux_rounds)
         results["linux_userspace_s"] = {k: round(v, 2) for k, v in lu.items()}
         print(f"Linux to /init: vmm {lu['vmm']:.1f} s, qemu {lu['qemu']:.1f} s, ratio {lu['vmm'] / lu['qemu']:.3f}")

@@ -10,6 +10,7 @@
 // write to the read-only /dev/vdb that must be refused. When /dev/vdc exists it holds an ext4 file
 // system made on the host: init mounts it, writes /hello.txt and fsyncs, runs FITRIM (the guest's
 // discards must reach the image file as holes) and unmounts.
+#define _GNU_SOURCE   // O_DIRECT (init_bench.c)
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -89,6 +90,7 @@ static void ext4_checks(void) {
 #include "init_net.c"   // swifttest_net=1: eth0, ping and TCP both ways (kept apart: one concern per file)
 #include "init_console.c"   // swifttest_console=1: a line each way over /dev/hvc0 (virtio console)
 #include "init_launch.c"   // swifttest_launch=1: the disks `vmm launch` prepared from a VMI
+#include "init_bench.c"   // swifttest_bench=blk: timed O_DIRECT reads from /dev/vda
 
 static volatile sig_atomic_t got_sigint;
 static void on_sigint(int signo) { (void)signo; got_sigint = 1; }
@@ -113,6 +115,8 @@ int main(int argc, char **argv) {
     fflush(stdout);
     const char *virtio = getenv("swifttest_virtio");
     if (virtio && strcmp(virtio, "1") == 0) { virtio_checks(); ext4_checks(); }
+    const char *bench = getenv("swifttest_bench");
+    if (bench && strcmp(bench, "blk") == 0) bench_blk();
     const char *launch = getenv("swifttest_launch");
     if (launch && strcmp(launch, "1") == 0) launch_checks();
     const char *net = getenv("swifttest_net");
