@@ -45,7 +45,10 @@ static int wait_needs_reset(u64 base) {
     return 1;
 }
 
+// Reset first: zeroing the rings of a live device would be one more hostile act (a kick still
+// queued on the event loop would see the avail index go backwards).
 static void clear_blk_rings(void) {
+    REG(BLK, STATUS) = 0;
     zero(DESC, 4096); zero(AVAIL, 4096); zero(USED, 4096); zero(INDIRECT, 4096);
 }
 

@@ -192,7 +192,7 @@ public final class MicroVM: Sendable {
         do {
             for (placement, entry) in zip(placements, devices) {
                 attached.append(try AttachedVirtioDevice(device: entry.device, placement: placement, vm: vm,
-                                                         memory: memory, loop: loop))
+                                                         memory: memory, loop: loop, logger: c.logger))
             }
         } catch { throw .kvm(error) }
         virtioDevices = attached

@@ -4,6 +4,7 @@
 import BootLoader
 import GuestMemory
 import KVMCore
+import Logging
 import VirtioDevices
 
 /// A virtio-mmio register window on the MMIO bus.
@@ -44,12 +45,17 @@ final class AttachedVirtioDevice: Sendable {
     let interrupt: EventFD
 
     init(device: any VirtioDevice, placement: VirtioMMIOPlacement, vm: VirtualMachine, memory: GuestMemoryMap,
-         loop: EventLoop) throws(KVMError) {
+         loop: EventLoop, logger: Logger) throws(KVMError) {
         self.placement = placement
         let irq = try EventFD()
         try vm.registerIrqfd(irq, gsi: placement.gsi)
         interrupt = irq
-        let transport = VirtioMMIOTransport(device: device, memory: memory) { try? irq.signal() }
+        // A guest that breaks the device's rules is the guest's problem, but the operator should
+        // see why the device stopped: one warning per DEVICE_NEEDS_RESET.
+        let name = placement.name
+        let transport = VirtioMMIOTransport(device: device, memory: memory, onDeviceError: { error in
+            logger.warning("\(name): device needs reset: \(error)")
+        }) { try? irq.signal() }
         self.transport = transport
         // One ioeventfd per queue on QueueNotify with the queue index as datamatch: a guest kick
         // costs an eventfd write in the kernel, and the device work runs on the event loop thread.

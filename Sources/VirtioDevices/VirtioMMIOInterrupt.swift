@@ -31,9 +31,12 @@ final class VirtioMMIOInterruptState: Sendable {
 
     let state = Mutex(State())
     let raise: @Sendable () -> Void
+    /// Told once per reset cycle which error set DEVICE_NEEDS_RESET (the machine logs it).
+    let onDeviceError: (@Sendable (VirtioDeviceError) -> Void)?
 
-    init(raise: @escaping @Sendable () -> Void) {
+    init(raise: @escaping @Sendable () -> Void, onDeviceError: (@Sendable (VirtioDeviceError) -> Void)? = nil) {
         self.raise = raise
+        self.onDeviceError = onDeviceError
     }
 
     var epoch: UInt64 { state.withLock { $0.epoch } }
@@ -63,13 +66,16 @@ final class VirtioMMIOInterruptState: Sendable {
     /// The first error wins and raises one configuration interrupt (2.1.2); later ones are
     /// already covered by the pending reset.
     func needsReset(epoch: UInt64, _ error: VirtioDeviceError) {
+        var first = false
         signal(epoch: epoch) { s in
             guard !s.needsReset else { return false }
             s.needsReset = true
             s.lastError = error
             s.interruptStatus |= VirtioMMIOInterruptBits.configChange
+            first = true
             return true
         }
+        if first { onDeviceError?(error) }
     }
 
     func acknowledge(_ bits: UInt32) {

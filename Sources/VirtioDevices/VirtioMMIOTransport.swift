@@ -46,11 +46,14 @@ public final class VirtioMMIOTransport: Sendable {
     let maxSizes: [UInt16]
     let state: Mutex<State>
 
-    /// `raiseInterrupt` asserts the device's interrupt line (the machine wires an irqfd).
-    public init(device: any VirtioDevice, memory: GuestMemoryMap, raiseInterrupt: @escaping @Sendable () -> Void) {
+    /// `raiseInterrupt` asserts the device's interrupt line (the machine wires an irqfd);
+    /// `onDeviceError` hears which guest (or backend) error set DEVICE_NEEDS_RESET, once per reset.
+    public init(device: any VirtioDevice, memory: GuestMemoryMap,
+                onDeviceError: (@Sendable (VirtioDeviceError) -> Void)? = nil,
+                raiseInterrupt: @escaping @Sendable () -> Void) {
         self.device = device
         self.memory = memory
-        self.interrupts = VirtioMMIOInterruptState(raise: raiseInterrupt)
+        self.interrupts = VirtioMMIOInterruptState(raise: raiseInterrupt, onDeviceError: onDeviceError)
         self.maxSizes = device.queueMaxSizes
         self.state = Mutex(State(queues: Self.initialQueues(maxSizes)))
     }

@@ -48,18 +48,25 @@ final class EchoDevice: VirtioDevice, Sendable {
     func changeConfig() { state.withLock { $0.interrupt }?.signalConfigChange() }
 }
 
+/// The errors a transport reported through `onDeviceError`.
+final class ErrorLog: Sendable {
+    let list = Mutex<[VirtioDeviceError]>([])
+}
+
 @Suite("virtio-mmio transport")
 struct MMIOTransportTests {
     let memory: GuestMemoryMap
     let device = EchoDevice()
     let raised = Counter()
+    let reported = ErrorLog()
     let transport: VirtioMMIOTransport
     let driver: MMIODriver
 
     init() throws {
         memory = try GuestMemoryMap.anonymous(size: TestDriver.memorySize)
-        let raised = self.raised
-        transport = VirtioMMIOTransport(device: device, memory: memory) { raised.bump() }
+        let raised = self.raised, reported = self.reported
+        transport = VirtioMMIOTransport(device: device, memory: memory,
+                                        onDeviceError: { e in reported.list.withLock { $0.append(e) } }) { raised.bump() }
         driver = MMIODriver(transport: transport)
     }
 
@@ -175,6 +182,9 @@ struct MMIOTransportTests {
         #expect(transport.lastDeviceError == .queue(index: 0, .availIndexAhead(availIndex: 40, lastAvail: 0, size: 16)))
         #expect(transport.interruptStatus & 2 != 0)
         #expect(raised.count == 1)
+        // The machine hears the error once (it logs it), however often the guest kicks again.
+        driver.w(0x50, 0)
+        #expect(reported.list.withLock { $0 } == [.queue(index: 0, .availIndexAhead(availIndex: 40, lastAvail: 0, size: 16))])
         // Queue 1 still serves the driver.
         try q1.setDescriptor(0, address: 0x10000, length: 8, flags: 2)
         try q1.publish(0)
