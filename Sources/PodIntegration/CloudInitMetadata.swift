@@ -105,23 +105,7 @@ struct GoJSONObject {
 
     /// Go's string encoding: \" \\ \n \r \t, other controls as \u00XX, and `<` `>` `&` U+2028 U+2029
     /// escaped too (Go's default HTML-safe output).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || "<>&\u{2028}\u{2029}".unicodeScalars.contains(scalar):
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ text: String) -> String { JSONValue.quote(text, escapingHTML: true) }
 }
 
 /// SHA-1 (FIPS 180-4), only for the name-based UUID above: Glibc has no hash API and the launcher

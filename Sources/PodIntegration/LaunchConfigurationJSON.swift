@@ -32,8 +32,9 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// RFC 8259 string escaping: quote, backslash and control characters.
-    static func quote(_ s: String) -> String {
+    /// RFC 8259 string escaping: quote, backslash and control characters. `escapingHTML` also
+    /// escapes `<` `>` `&` U+2028 U+2029 as \u00XX, as Go's encoding/json does by default.
+    static func quote(_ s: String, escapingHTML: Bool = false) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -42,7 +43,7 @@ public indirect enum JSONValue: Sendable, Equatable {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case let c where c.value < 0x20:
+            case let c where c.value < 0x20 || (escapingHTML && "<>&\u{2028}\u{2029}".unicodeScalars.contains(c)):
                 let hex = String(c.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

@@ -5,15 +5,9 @@ import GuestMemory
 import Synchronization
 
 public final class VirtioBlock: VirtioDevice, Sendable {
-    struct Active {
-        var memory: GuestMemoryMap
-        var queue: Virtqueue
-        var interrupt: any VirtioInterrupt
-    }
-
     public let processor: BlockRequestProcessor
     private let config: [UInt8]
-    private let active = Mutex<Active?>(nil)
+    private let activation = SingleQueueActivation()
     public let queueMaxSize: UInt16
 
     public init(backend: any BlockBackend, queueMaxSize: UInt16 = 256) {
@@ -33,30 +27,17 @@ public final class VirtioBlock: VirtioDevice, Sendable {
     }
 
     public func activate(memory: GuestMemoryMap, queues: [Virtqueue], interrupt: any VirtioInterrupt) throws(VirtioDeviceError) {
-        guard let queue = queues.first else { throw .invalidQueueIndex(0) }
-        active.withLock { $0 = Active(memory: memory, queue: queue, interrupt: interrupt) }
+        try activation.activate(memory: memory, queues: queues, interrupt: interrupt)
     }
 
     /// A reset drops the queue; data already written stays in the host page cache and is flushed on
     /// the guest's FLUSH or when the backend closes.
     public func reset() {
-        active.withLock { $0 = nil }
+        activation.reset()
     }
 
     public func queueNotified(index: Int) throws(VirtioDeviceError) {
-        guard index == 0 else { throw .invalidQueueIndex(index) }
-        let (signal, interrupt) = try active.withLock { (a) throws(VirtioDeviceError) -> (Bool, (any VirtioInterrupt)?) in
-            guard var current = a else { return (false, nil) }
-            defer { a = current }
-            do throws(VirtqueueError) {
-                let memory = current.memory
-                let notify = try current.queue.serveAll { (chain) throws(VirtqueueError) in try serve(chain, memory: memory) }
-                return (notify, current.interrupt)
-            } catch {
-                throw .queue(index: 0, error)
-            }
-        }
-        if signal { interrupt?.signalUsedBuffer() }
+        try activation.notified(index: index) { (chain, memory) throws(VirtqueueError) in try serve(chain, memory: memory) }
     }
 
     /// Runs one request; returns the used length (bytes written to the guest, status included).

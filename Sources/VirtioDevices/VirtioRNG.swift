@@ -12,13 +12,7 @@ public final class VirtioRNG: VirtioDevice, Sendable {
     /// Fills the buffer completely or returns false. Replaceable for tests.
     public typealias EntropySource = @Sendable (inout [UInt8]) -> Bool
 
-    struct Active {
-        var memory: GuestMemoryMap
-        var queue: Virtqueue
-        var interrupt: any VirtioInterrupt
-    }
-
-    private let active = Mutex<Active?>(nil)
+    private let activation = SingleQueueActivation()
     private let source: EntropySource
     public let queueMaxSize: UInt16
 
@@ -32,29 +26,15 @@ public final class VirtioRNG: VirtioDevice, Sendable {
     public var queueMaxSizes: [UInt16] { [queueMaxSize] }
 
     public func activate(memory: GuestMemoryMap, queues: [Virtqueue], interrupt: any VirtioInterrupt) throws(VirtioDeviceError) {
-        guard let queue = queues.first else { throw .invalidQueueIndex(0) }
-        active.withLock { $0 = Active(memory: memory, queue: queue, interrupt: interrupt) }
+        try activation.activate(memory: memory, queues: queues, interrupt: interrupt)
     }
 
     public func reset() {
-        active.withLock { $0 = nil }
+        activation.reset()
     }
 
     public func queueNotified(index: Int) throws(VirtioDeviceError) {
-        guard index == 0 else { throw .invalidQueueIndex(index) }
-        // Signalled after the lock is released: the interrupt path must not run under it.
-        let (signal, interrupt) = try active.withLock { (a) throws(VirtioDeviceError) -> (Bool, (any VirtioInterrupt)?) in
-            guard var current = a else { return (false, nil) }
-            defer { a = current }
-            do throws(VirtqueueError) {
-                let memory = current.memory
-                let notify = try current.queue.serveAll { (chain) throws(VirtqueueError) in try serve(chain, memory: memory) }
-                return (notify, current.interrupt)
-            } catch {
-                throw .queue(index: 0, error)
-            }
-        }
-        if signal { interrupt?.signalUsedBuffer() }
+        try activation.notified(index: index) { (chain, memory) throws(VirtqueueError) in try serve(chain, memory: memory) }
     }
 
     /// Fills the chain's writable buffers; returns the byte count for the used ring. Readable
