@@ -32,6 +32,7 @@ let package = Package(
         .target(
             name: "GuestMemory",
             dependencies: [
+                "CKVM",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
@@ -45,7 +46,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "VirtioDevices", dependencies: ["GuestMemory"], swiftSettings: strict),
+        .target(name: "VirtioDevices", dependencies: ["GuestMemory", "CKVM"], swiftSettings: strict),
         .target(name: "BootLoader", dependencies: ["GuestMemory"], swiftSettings: strict),
         .target(
             name: "Machine",

@@ -1,5 +1,6 @@
 // The Linux calls that create host mappings for guest RAM, kept in one place so that GuestRegion
 // reads as policy (which flags, which checks) and this file as mechanism.
+import CKVM
 import Glibc
 import SystemPackage
 
@@ -47,21 +48,14 @@ func mapHostMemory(length: Int, flags: Int32, fd: Int32, offset: off_t) throws(G
 
 /// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING [| MFD_HUGETLB]).
 func createMemfd(name: String, hugePages: Bool) throws(GuestMemoryError) -> FileDescriptor {
-    typealias MemfdCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
-    // memfd_create is in glibc ≥ 2.27 but not visible to Swift (declared only under _GNU_SOURCE),
-    // so it is looked up by name. Sound: dlsym with the default handle only reads the symbol table.
-    guard let symbol = unsafe dlsym(nil, "memfd_create") else {
-        throw .system(operation: "memfd_create", errno: .noFunction)
-    }
-    // Sound: the glibc prototype is `int memfd_create(const char *name, unsigned int flags)`, which
-    // is exactly MemfdCreate.
-    let memfdCreate = unsafe unsafeBitCast(symbol, to: MemfdCreate.self)
     var flags = LinuxABI.mfdCloexec | LinuxABI.mfdAllowSealing
     if hugePages { flags |= LinuxABI.mfdHugeTLB }
+    // memfd_create is declared only under _GNU_SOURCE, so Swift reaches it through CKVM's shim (a
+    // direct call: a dlsym lookup finds nothing in a fully static executable).
     // Sound: withCString's pointer is NUL-terminated and valid for the duration of the call.
-    let fd = unsafe name.withCString { unsafe memfdCreate($0, flags) }
+    let fd = unsafe name.withCString { unsafe ckvm_sys_memfd_create($0, flags) }
     guard fd >= 0 else {
-        throw .system(operation: "memfd_create", errno: currentErrno())
+        throw .system(operation: "memfd_create", errno: Errno(rawValue: -fd))
     }
     return FileDescriptor(rawValue: fd)
 }

@@ -1,6 +1,7 @@
 // The system calls the block backend makes, as a value of closures. Production uses `.system`;
 // tests substitute scripted versions to produce short transfers, EINTR and EIO, which a real file
 // on a healthy disk never returns (device-mapper's "error" target is not available everywhere).
+import CKVM
 import Glibc
 
 /// What one system call did: how many bytes (or 0 for calls without a count), or the errno.
@@ -10,8 +11,9 @@ enum BlockSyscallResult: Equatable, Sendable {
     case failed(errno: Int32)
 }
 
-// fallocate(2) mode bits from <linux/falloc.h>. Swift's Glibc module imports neither the macros nor
-// fallocate itself (both sit behind _GNU_SOURCE), so they are spelled out here.
+// fallocate(2) mode bits from <linux/falloc.h>. Swift's Glibc module does not import the macros (they
+// sit behind _GNU_SOURCE, as fallocate does: CKVM's ckvm_sys_fallocate calls it), so they are spelled
+// out here.
 let fallocKeepSize: Int32 = 0x01
 let fallocPunchHole: Int32 = 0x02
 let fallocZeroRange: Int32 = 0x10
@@ -41,23 +43,7 @@ struct BlockSystemCalls: Sendable {
             Glibc.fdatasync(fd) < 0 ? .failed(errno: errno) : .done(0)
         },
         fallocate: { fd, mode, offset, length in
-            guard let fallocate = LibcFallocate.function else { return .failed(errno: ENOSYS) }
-            return fallocate(fd, mode, offset, length) < 0 ? .failed(errno: errno) : .done(0)
+            let result = ckvm_sys_fallocate(fd, mode, offset, length)
+            return result < 0 ? .failed(errno: -result) : .done(0)
         })
-}
-
-/// fallocate looked up at run time: Glibc declares it only under _GNU_SOURCE, which Swift's Glibc
-/// module does not define, and the package rule keeps C shims out of VirtioDevices.
-private enum LibcFallocate {
-    typealias Function = @convention(c) (Int32, Int32, Int64, Int64) -> Int32
-
-    static let function: Function? = {
-        // dlopen(nil) is the running program; its global scope includes libc.
-        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "fallocate") else {
-            return nil
-        }
-        // Sound: glibc's x86-64/arm64 fallocate is int fallocate(int, int, off_t, off_t) with a
-        // 64-bit off_t, which is exactly `Function`.
-        return unsafeBitCast(symbol, to: Function.self)
-    }()
 }

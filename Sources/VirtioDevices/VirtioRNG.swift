@@ -1,6 +1,7 @@
 // virtio-rng, the entropy device (virtio 1.2, 5.4): one request queue, no config space, no
 // device features. Each device-writable buffer the driver posts is filled from getrandom(2).
 import GuestMemory
+import CKVM
 import Glibc
 import Synchronization
 
@@ -54,17 +55,16 @@ public final class VirtioRNG: VirtioDevice, Sendable {
 
     /// getrandom(2) from the urandom pool, looping over short reads and EINTR.
     @Sendable public static func getrandom(_ buffer: inout [UInt8]) -> Bool {
-        guard let getrandom = LibcGetrandom.function else { return false }
         var filled = 0
         while filled < buffer.count {
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
                 // Sound: the pointer and remaining length stay inside the array's storage.
-                return getrandom(base + filled, raw.count - filled, 0)
+                return ckvm_sys_getrandom(base + filled, raw.count - filled)
             }
             if n > 0 {
                 filled += n
-            } else if n < 0 && errno == EINTR {
+            } else if n == -Int(EINTR) {
                 continue
             } else {
                 return false
@@ -72,20 +72,4 @@ public final class VirtioRNG: VirtioDevice, Sendable {
         }
         return true
     }
-}
-
-/// getrandom looked up at run time: Swift's Glibc module does not import <sys/random.h>, and the
-/// package keeps C shims out of VirtioDevices (same approach as BlockSystemCalls' fallocate).
-private enum LibcGetrandom {
-    typealias Function = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
-
-    static let function: Function? = {
-        // dlopen(nil) is the running program; its global scope includes libc (glibc >= 2.25).
-        guard let program = dlopen(nil, RTLD_NOW), let symbol = dlsym(program, "getrandom") else {
-            return nil
-        }
-        // Sound: ssize_t getrandom(void *buf, size_t buflen, unsigned int flags) on LP64 is
-        // exactly `Function`.
-        return unsafeBitCast(symbol, to: Function.self)
-    }()
 }

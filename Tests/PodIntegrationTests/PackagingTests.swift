@@ -94,6 +94,6 @@ private func text(_ name: String) throws -> String {
         #expect(runStage.contains("COPY --from=build /out/vmm /usr/local/bin/vmm"))
         #expect(runStage.filter { $0.hasPrefix("COPY") }.count == 1, "nothing but the binary is copied")
         #expect(runStage.contains(#"ENTRYPOINT ["/usr/local/bin/vmm", "launch"]"#))
-        #expect(lines.contains { $0.contains("--static-swift-stdlib --product vmm") })
+        #expect(lines.contains { $0.contains("-Xswiftc -static-executable --product vmm") })
     }
 }
