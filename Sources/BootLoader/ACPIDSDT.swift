@@ -14,6 +14,18 @@
 //         Memory32Fixed (ReadWrite, base, size)
 //         Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { irq } })
 //     }
+//     Device (GED0) {                     // only with powerButtonGSI: the Generic Event Device
+//       Name (_HID, "ACPI0013")           // (Linux's evged) runs _EVT when its interrupt fires
+//       Name (_UID, Zero)
+//       Name (_CRS, ResourceTemplate () { Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { gsi } })
+//       OperationRegion (GDST, SystemIO, 0x3C4, 1)
+//       Field (GDST, ByteAcc, NoLock, WriteAsZeros) { GDAT, 8 }
+//       Method (_EVT, 1, Serialized) {    // Arg0: the GSI; reading GDAT clears the events
+//         Store (GDAT, Local0)
+//         If (And (Local0, One)) { Notify (\_SB.PWRB, 0x80) }   // 0x80: button pressed
+//       }
+//     }
+//     Device (PWRB) { Name (_HID, EISAID ("PNP0C0C")) Name (_UID, Zero) }
 //   }
 //   Name (_S5, Package () { 5, 0 })      // SLP_TYPa/b for power-off (see ACPIPorts)
 extension ACPITables {
@@ -28,6 +40,7 @@ extension ACPITables {
         for (index, device) in config.virtioMMIO.enumerated() {
             devices.append(try virtioMMIO(index: index, device, trigger: config.virtioTrigger))
         }
+        if let gsi = config.powerButtonGSI { devices += try powerButton(gsi: gsi) }
         let body = try AML.scope("\\_SB", devices)
             + (try AML.name("_S5", try AML.package([AML.integer(UInt64(ACPIPorts.s5SleepType)), AML.integer(0)])))
         return table("DSDT", revision: dsdtRevision, oemTableID: "SVMMDSDT", body: body)
@@ -70,5 +83,27 @@ extension ACPITables {
                 try AMLResource.interrupt([device.irq], trigger: trigger),
             ])),
         ])
+    }
+
+    /// The Generic Event Device and the power button it notifies (see the ASL above).
+    static func powerButton(gsi: UInt32) throws(AMLError) -> [[UInt8]] {
+        let ged = try AML.device("GED0", [
+            try AML.name("_HID", try AML.string("ACPI0013")),
+            try AML.name("_UID", AML.integer(0)),
+            try AML.name("_CRS", try AMLResource.template([try AMLResource.interrupt([gsi], trigger: .edge)])),
+            try AML.operationRegion("GDST", space: .systemIO, offset: UInt64(ACPIPorts.genericEventStatus), length: 1),
+            try AML.field("GDST", access: .byte, update: .writeAsZeros, [(name: "GDAT", bits: 8)]),
+            try AML.method("_EVT", argumentCount: 1, serialized: true, [
+                AML.store(try AML.reference("GDAT"), into: AML.local(0)),
+                try AML.ifThen(AML.and(AML.local(0), AML.integer(UInt64(ACPIPorts.powerButtonEvent))), [
+                    try AML.notify("\\_SB.PWRB", 0x80),
+                ]),
+            ]),
+        ])
+        let button = try AML.device("PWRB", [
+            try AML.name("_HID", try AML.eisaID("PNP0C0C")),
+            try AML.name("_UID", AML.integer(0)),
+        ])
+        return [ged, button]
     }
 }

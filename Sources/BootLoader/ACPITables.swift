@@ -44,6 +44,11 @@ public enum ACPIPorts {
     public static let sleepEnable: UInt8 = 0x20
     /// SLEEP_STATUS_REG: bit 7 WAK_STS.
     public static let wakeStatus: UInt8 = 0x80
+    /// The Generic Event Device's event register (one byte, read clears): which events are
+    /// pending when its interrupt fires. The DSDT's `_EVT` reads it.
+    public static let genericEventStatus: UInt16 = 0x3C4
+    /// Bit 0 of the event register: the power button was pressed.
+    public static let powerButtonEvent: UInt8 = 0x01
 
     /// True when a byte written to `sleepControl` requests S5 (power-off).
     public static func isPowerOff(sleepControlWrite value: UInt8) -> Bool {
@@ -70,11 +75,16 @@ public struct ACPIConfiguration: Equatable, Sendable {
     /// Describe an i8042 keyboard controller (PNP0303, ports 0x60/0x64, IRQ 1) and set the FADT's
     /// 8042 boot flag: without either, Linux's i8042 driver does not probe. Only when the VMM has one.
     public var describeI8042: Bool
+    /// The GSI of a Generic Event Device (ACPI0013) whose `_EVT` reads `ACPIPorts.genericEventStatus`
+    /// and notifies a control-method power button (PNP0C0C): how a hardware-reduced machine, which
+    /// has no fixed-feature button, asks the guest to shut down. nil: no power button.
+    public var powerButtonGSI: UInt32?
 
     public init(vcpuCount: Int, virtioMMIO: [VirtioMMIODevice] = [], virtioTrigger: AMLResource.Trigger = .edge,
-                describeI8042: Bool = false) {
+                describeI8042: Bool = false, powerButtonGSI: UInt32? = nil) {
         self.vcpuCount = vcpuCount; self.virtioMMIO = virtioMMIO
         self.virtioTrigger = virtioTrigger; self.describeI8042 = describeI8042
+        self.powerButtonGSI = powerButtonGSI
     }
 }
 

@@ -16,6 +16,12 @@ public enum BootImage: Sendable {
     case linux(kernel: [UInt8], initrd: [UInt8]?, cmdline: String)
 
     var isLinux: Bool { if case .linux = self { return true } else { return false } }
+    /// A Linux image whose command line leaves ACPI on: the guest reads the DSDT (its virtio devices,
+    /// the power button) instead of `virtio_mmio.device=` arguments.
+    var usesACPI: Bool {
+        guard case let .linux(_, _, cmdline) = self else { return false }
+        return !cmdline.split(separator: " ").contains("acpi=off")
+    }
 
     /// Chooses by content: an ELF magic means ELF, anything else is a flat binary.
     public static func detect(_ bytes: [UInt8], loadAddress: GuestAddress? = nil, mode: X86EntryState.Mode? = nil) -> BootImage {

@@ -39,6 +39,8 @@ public final class MicroVM: Sendable {
     /// UART → socket console link; cleared in deinit to break the UART ⇄ console reference cycle.
     let socketBox = SocketConsoleBox()
     let keyboard: I8042Device
+    /// The ACPI power button's event device: Linux images that boot with ACPI only.
+    let powerButton: GenericEventDevice?
     let entry: X86EntryState
     let logger: Logger
 
@@ -154,14 +156,18 @@ public final class MicroVM: Sendable {
         let exitBox = WeakMachine()
         var serialInterrupt: (@Sendable () -> Void)? = nil
         var keyboardInterrupt: (@Sendable () -> Void)? = nil
+        var button: GenericEventDevice? = nil
         if c.image.isLinux {
-            // Device IRQs through irqfds (COM1 on 4, the keyboard on 1): raising one is an eventfd
-            // write, never a trip through the VMM's own interrupt logic.
+            // Device IRQs through irqfds (COM1 on 4, the keyboard on 1, the power button's event
+            // device on 15): raising one is an eventfd write, never a trip through the VMM's own
+            // interrupt logic.
             do {
                 serialInterrupt = try Self.irqLine(vm, gsi: 4)
                 keyboardInterrupt = try Self.irqLine(vm, gsi: 1)
+                if c.image.usesACPI { button = GenericEventDevice(interrupt: try Self.irqLine(vm, gsi: GenericEventDevice.gsi)) }
             } catch { throw .kvm(error) }
         }
+        powerButton = button
         // The socket console (if any) needs the UART and the UART's sink needs the console: a box
         // filled once both exist breaks the cycle.
         let socketBox = self.socketBox
@@ -210,7 +216,8 @@ public final class MicroVM: Sendable {
             AddressBus.Entry(name: "acpi-power", base: UInt64(ACPIPowerDevice.base), length: ACPIPowerDevice.length,
                              device: ACPIPowerDevice(onPowerOff: { exitBox.machine?.requestStop(.poweredOff) },
                                                      onReset: { exitBox.machine?.requestStop(.reset) })),
-        ]
+        ] + (button.map { [AddressBus.Entry(name: "acpi-ged", base: UInt64(GenericEventDevice.port),
+                                               length: GenericEventDevice.length, device: $0)] } ?? [])
         let stageLog: @Sendable (String) -> Void = c.bootTimerLog ?? { [logger = c.logger] line in logger.debug("\(line)") }
         postCodes = PostCodePort(start: constructionStart, log: stageLog)
         firmwareConfig = FwCfgDevice(ramSize: c.memorySize, cpuCount: c.vcpuCount, memory: memory)
@@ -246,7 +253,7 @@ public final class MicroVM: Sendable {
         if case let .linux(kernel, initrd, cmdline) = image {
             // Virtio devices are described in the DSDT; a kernel told not to use ACPI learns of them
             // from the command line instead (announcing both would probe each device twice).
-            let virtioArguments = cmdline.split(separator: " ").contains("acpi=off") ? virtio.map(\.commandLine) : []
+            let virtioArguments = image.usesACPI ? [] : virtio.map(\.commandLine)
             let full = ([cmdline] + template.kernelArguments.filter { !cmdline.contains($0) } + virtioArguments)
                 .filter { !$0.isEmpty }.joined(separator: " ")
             // Firmware tables: ACPI (RSDP, XSDT, FADT, MADT, DSDT) for kernels that use it, and an MP
@@ -254,8 +261,9 @@ public final class MicroVM: Sendable {
             let acpi: ACPIWriteResult
             do {
                 let mmio = virtio.map { ACPIConfiguration.VirtioMMIODevice(base: $0.base, irq: $0.gsi) }
-                acpi = try ACPITables.write(ACPIConfiguration(vcpuCount: vcpuCount, virtioMMIO: mmio, describeI8042: true),
-                                            into: memory)
+                let tables = ACPIConfiguration(vcpuCount: vcpuCount, virtioMMIO: mmio, describeI8042: true,
+                                               powerButtonGSI: GenericEventDevice.gsi)
+                acpi = try ACPITables.write(tables, into: memory)
                 try MPTable(vcpuCount: vcpuCount).write(into: memory)
             } catch { throw .firmware(error) }
             do {
@@ -293,6 +301,16 @@ public final class MicroVM: Sendable {
     /// disabled CAD receives as SIGINT. False when the guest has not drained earlier keys yet.
     @discardableResult
     public func sendCtrlAltDel() -> Bool { keyboard.injectKeys(I8042Device.ctrlAltDel) }
+
+    /// Presses the ACPI power button (the Generic Event Device in the DSDT): the shutdown request
+    /// systemd, acpid and Windows guests act on. False when the guest has no ACPI (not a Linux
+    /// image, or booted with `acpi=off`), where only `sendCtrlAltDel()` can ask.
+    @discardableResult
+    public func pressPowerButton() -> Bool {
+        guard let powerButton else { return false }
+        powerButton.pressPowerButton()
+        return true
+    }
 
     // MARK: running
 

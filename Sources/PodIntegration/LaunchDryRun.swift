@@ -19,6 +19,8 @@ public struct LaunchRequest: Sendable {
     /// Where the phase is written; nil: `<KubeVirt private dir>/<uid or name>/launcher-status.json`.
     public var statusFile: String?
     public var cpuTemplate: CPUTemplate = .host
+    /// `--shutdown`: how SIGTERM asks the guest to shut down.
+    public var shutdownMethod: GuestShutdownMethod = .auto
     public var logger = Logger(label: "vmm-launch")
     public init(vmiPath: String?, dryRun: Bool, blockVolumes: [String] = []) {
         self.vmiPath = vmiPath; self.dryRun = dryRun; self.blockVolumes = blockVolumes
@@ -75,7 +77,8 @@ public enum PodLauncher {
         for n in resolved.notes { err("note: \(n)") }
         guard request.dryRun else {
             let options = LaunchRunOptions(statusFile: request.statusFile ?? defaultStatusFile(resolved.configuration),
-                                           cpuTemplate: request.cpuTemplate, logger: request.logger)
+                                           cpuTemplate: request.cpuTemplate, shutdownMethod: request.shutdownMethod,
+                                           logger: request.logger)
             let outcome = LaunchRunner.run(resolved.configuration, options: options)
             if outcome.exitStatus != 0 { err("vmm launch: \(outcome)") }
             return outcome.exitStatus

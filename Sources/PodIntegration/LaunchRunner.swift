@@ -1,7 +1,7 @@
 // `vmm launch` without --dry-run: prepare what the resolved VMI needs inside the pod (files, the
 // cloud-init ISO, the network), run the machine, and end the way KubeVirt's virt-launcher does:
-// SIGTERM starts a graceful shutdown (Ctrl-Alt-Del through the i8042, which Linux turns into a
-// reboot/poweroff request to init), terminationGracePeriodSeconds later the VM is stopped hard; a
+// SIGTERM starts a graceful shutdown (the ACPI power button, as libvirt presses it for KubeVirt, or
+// Ctrl-Alt-Del for a guest without ACPI), terminationGracePeriodSeconds later the VM is stopped hard; a
 // second SIGTERM/SIGINT stops it at once. Disks are flushed in every case (MicroVM does that when
 // run() returns). A guest reboot restarts the machine in the same process, as a VMI stays Running
 // across guest reboots. The phase goes to the status file at every transition.
@@ -38,11 +38,15 @@ public struct LaunchRunOptions: Sendable {
     /// The CPU template for the vCPUs (`host` unless the operator says otherwise).
     public var cpuTemplate: CPUTemplate
     public var resolvConfPath: String
+    /// How SIGTERM asks the guest to shut down (`auto`: the ACPI power button, Ctrl-Alt-Del when the
+    /// guest runs without ACPI).
+    public var shutdownMethod: GuestShutdownMethod
     public var logger: Logger
     public init(statusFile: String?, cpuTemplate: CPUTemplate = .host, resolvConfPath: String = "/etc/resolv.conf",
-                logger: Logger = Logger(label: "vmm-launch")) {
+                shutdownMethod: GuestShutdownMethod = .auto, logger: Logger = Logger(label: "vmm-launch")) {
         self.statusFile = statusFile
         self.cpuTemplate = cpuTemplate
+        self.shutdownMethod = shutdownMethod
         self.resolvConfPath = resolvConfPath
         self.logger = logger
     }
@@ -57,8 +61,9 @@ final class ShutdownState: Sendable {
     }
     let state = Mutex(State())
 
-    /// First signal: graceful (Ctrl-Alt-Del, then a hard stop after `grace` seconds). Second: hard.
-    func signal(_ name: String, grace: Int64, log: @escaping @Sendable (String) -> Void) {
+    /// First signal: graceful (the shutdown request `method` names, then a hard stop after `grace`
+    /// seconds). Second: hard.
+    func signal(_ name: String, grace: Int64, method: GuestShutdownMethod, log: @escaping @Sendable (String) -> Void) {
         let (machine, first) = state.withLock { s -> (MicroVM?, Bool) in
             defer { s.terminating = true }
             return (s.machine, !s.terminating)
@@ -69,8 +74,11 @@ final class ShutdownState: Sendable {
             machine?.requestStop(.stopped(reason: "\(name) during shutdown"))
             return
         }
-        log("\(name): asking the guest to shut down (Ctrl-Alt-Del), \(grace) s grace period")
-        if machine?.sendCtrlAltDel() != true { log("the keyboard controller did not take Ctrl-Alt-Del") }
+        if let sent = machine?.requestGuestShutdown(method) {
+            log("\(name): asking the guest to shut down (\(sent)), \(grace) s grace period")
+        } else {
+            log("\(name): could not ask the guest to shut down (\(method.rawValue) unavailable); stopping it in \(grace) s")
+        }
         let watchdog = VCPUThread(name: "grace-period") { [self] in
             var remaining = max(grace, 0)
             while remaining > 0 {
@@ -97,7 +105,7 @@ public enum LaunchRunner {
         // inherit the blocked SIGTERM/SIGINT, or the kernel could deliver one where its default
         // action kills the process.
         let shutdown = ShutdownState()
-        StopSignals.install { name in shutdown.signal(name, grace: c.terminationGracePeriodSeconds, log: log) }
+        StopSignals.install { name in shutdown.signal(name, grace: c.terminationGracePeriodSeconds, method: options.shutdownMethod, log: log) }
         status.set(.scheduled, reason: "VMI \(c.namespace)/\(c.name): \(c.cpu.vcpus) vCPUs, \(c.memoryBytes >> 20) MiB")
 
         let prepared: PreparedLaunch

@@ -18,7 +18,8 @@ struct LaunchCommand: ParsableCommand {
         exit status is 64 as for any bad argument. \
         Without --dry-run the launcher prepares disks (empty disks, cloud-init ISOs, overlays) and \
         the pod network, runs the VM, and writes its phase (Scheduled, Running, Succeeded, Failed) \
-        to the status file. SIGTERM asks the guest to shut down (Ctrl-Alt-Del) and stops it hard \
+        to the status file. SIGTERM asks the guest to shut down (--shutdown: the ACPI power button, or Ctrl-Alt-Del for a guest \
+        without ACPI) and stops it hard \
         after terminationGracePeriodSeconds; a second SIGTERM stops it at once. A guest reboot \
         restarts the VM. Exit status: 0 when the guest powered off, 1 when the VM could not be \
         prepared or built, 2 when the guest crashed, 3 when it was stopped hard, 64 for bad input.
@@ -40,12 +41,18 @@ struct LaunchCommand: ParsableCommand {
     @Option(name: .long, help: "CPU template: host (default) or nested-emulator.")
     var cpuTemplate: String = "host"
 
+    @Option(name: .long, help: "How SIGTERM asks the guest to shut down: auto (default: the ACPI power button, Ctrl-Alt-Del without ACPI), acpi-power-button or ctrl-alt-del.")
+    var shutdown: String = "auto"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
     func validate() throws {
         if CPUTemplate.named(cpuTemplate) == nil {
             throw ValidationError("--cpu-template: expected one of \(CPUTemplate.all.map(\.name).joined(separator: ", ")), got '\(cpuTemplate)'")
+        }
+        if GuestShutdownMethod(rawValue: shutdown) == nil {
+            throw ValidationError("--shutdown: expected one of \(GuestShutdownMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(shutdown)'")
         }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical, got '\(logLevel)'")
@@ -56,6 +63,7 @@ struct LaunchCommand: ParsableCommand {
         var request = LaunchRequest(vmiPath: vmi, dryRun: dryRun, blockVolumes: blockVolume)
         request.statusFile = statusFile
         request.cpuTemplate = CPUTemplate.named(cpuTemplate) ?? .host
+        request.shutdownMethod = GuestShutdownMethod(rawValue: shutdown) ?? .auto
         var logger = Logger(label: "vmm-launch")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
         request.logger = logger

@@ -42,6 +42,7 @@ import Testing
 
         var config = sampleACPIConfig
         config.describeI8042 = true
+        config.powerButtonGSI = 15
         let image = try ACPITables.build(config)
         var listings: [String: String] = [:]
         // The RSDP has no SDT header, so `iasl -d` cannot take it as a file; the unit tests cover it.
@@ -62,6 +63,15 @@ import Testing
         #expect(dsdt.contains("LNRO0005") && dsdt.contains("VR01"))
         #expect(dsdt.contains("0x03F8") && dsdt.contains("{4}"))
         #expect(dsdt.contains("0xD0001000"))
+        // The power button: the Generic Event Device, its register and _EVT, as ACPICA reads them.
+        #expect(dsdt.contains("Device (GED0)") && dsdt.contains("\"ACPI0013\""), "\(dsdt)")
+        #expect(dsdt.contains("0x0000000F"), "GED interrupt GSI 15: \(dsdt)")
+        #expect(dsdt.contains("OperationRegion (GDST, SystemIO, 0x03C4, One)"), "\(dsdt)")
+        #expect(dsdt.contains("Field (GDST, ByteAcc, NoLock, WriteAsZeros)") && dsdt.contains("GDAT,   8"), "\(dsdt)")
+        #expect(dsdt.contains("Method (_EVT, 1, Serialized)"), "\(dsdt)")
+        #expect(dsdt.contains("Local0 = GDAT") || dsdt.contains("Store (GDAT, Local0)"), "\(dsdt)")
+        #expect(dsdt.contains("Notify (PWRB, 0x80)") || dsdt.contains("Notify (\\_SB.PWRB, 0x80)"), "\(dsdt)")
+        #expect(dsdt.contains("Device (PWRB)") && dsdt.contains("PNP0C0C"), "\(dsdt)")
         #expect(listings.keys.sorted() == ["APIC", "DSDT", "FACP", "XSDT"])
         let fadt = listings["FACP"] ?? ""
         #expect(fadt.contains("Hardware Reduced (V5) : 1"))

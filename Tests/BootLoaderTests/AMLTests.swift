@@ -97,4 +97,27 @@ import Testing
         #expect(try AMLResource.template([AMLResource.irqNoFlags([4])])
                 == [0x11, 0x08, 0x0A, 0x05, 0x22, 0x10, 0x00, 0x79, 0x00])
     }
+
+    /// The Generic Event Device's `_EVT` pieces (ACPI 6.5 §20.2.5), bytes as iasl emits them.
+    @Test func controlMethodTerms() throws {
+        let gdst = Array("GDST".utf8), gdat = Array("GDAT".utf8)
+        #expect(try AML.operationRegion("GDST", space: .systemIO, offset: 0x3C4, length: 1)
+                == [0x5B, 0x80] + gdst + [0x01, 0x0B, 0xC4, 0x03, 0x01])
+        // FieldFlags 0x41: ByteAcc (1), NoLock, WriteAsZeros (2 << 5); GDAT is 8 bits wide.
+        #expect(try AML.field("GDST", access: .byte, update: .writeAsZeros, [(name: "GDAT", bits: 8)])
+                == [0x5B, 0x81, 0x0B] + gdst + [0x41] + gdat + [0x08])
+        // A field width is a bare value in PkgLength's layout: 64 bits needs the two-byte form.
+        #expect(try AML.field("GDST", access: .any, update: .preserve, [(name: "GDAT", bits: 64)]).suffix(2) == [0x40, 0x04])
+        #expect(throws: AMLError.lengthTooLarge(0)) { try AML.field("GDST", access: .byte, update: .preserve, [(name: "GDAT", bits: 0)]) }
+        // Method (_EVT, 1, Serialized) {}: flags = ArgCount 1 | SerializeFlag.
+        #expect(try AML.method("_EVT", argumentCount: 1, serialized: true, []) == [0x14, 0x06] + Array("_EVT".utf8) + [0x09])
+        #expect(AML.store(try AML.reference("GDAT"), into: AML.local(0)) == [0x70] + gdat + [0x60])
+        #expect(AML.and(AML.local(0), AML.integer(1)) == [0x7B, 0x60, 0x01, 0x00])
+        #expect(AML.arg(0) == [0x68] && AML.local(7) == [0x67])
+        let notify = try AML.notify("\\_SB.PWRB", 0x80)
+        #expect(notify == [0x86, 0x5C, 0x2E] + Array("_SB_PWRB".utf8) + [0x0A, 0x80])
+        // If (And (Local0, One)) { Notify (...) }: PkgLength covers the predicate and the body.
+        #expect(try AML.ifThen(AML.and(AML.local(0), AML.integer(1)), [notify])
+                == [0xA0, UInt8(1 + 4 + notify.count), 0x7B, 0x60, 0x01, 0x00] + notify)
+    }
 }

@@ -3,8 +3,8 @@
 // network namespace this test creates as "the pod" (eth0 a veth to a second namespace, "the
 // outside world") and a private mount namespace whose /run is a test folder, so KubeVirt's in-pod
 // paths (/var/run/kubevirt/...) are the test's files. The guest checks its disks, reaches the
-// outside through the masquerade NAT, then waits for Ctrl-Alt-Del: the test sends SIGTERM, the
-// launcher shuts the guest down gracefully, reports Succeeded and removes the pod network.
+// outside through the masquerade NAT, then waits for the ACPI power button: the test sends SIGTERM,
+// the launcher presses the button (--shutdown auto), reports Succeeded and removes the pod network.
 // An extension of LinuxBootTests so it joins that serialized suite (one Linux boot at a time).
 import Foundation
 import Testing
@@ -68,7 +68,7 @@ extension LinuxBootTests {
                       image: example.org/kernel-boot
                       kernelPath: /boot/vmlinux
                       initrdPath: /boot/initrd.cpio
-                    kernelArgs: console=ttyS0 mitigations=off panic=-1 swifttest_launch=1 swifttest_net=dhcp swifttest_net_server=10.99.7.1 swifttest_net_bytes=65536 swifttest_end=cad
+                    kernelArgs: console=ttyS0 mitigations=off panic=-1 swifttest_launch=1 swifttest_net=dhcp swifttest_net_server=10.99.7.1 swifttest_net_bytes=65536 swifttest_end=button
                 devices:
                   disks:
                   - name: containerdisk
@@ -146,7 +146,7 @@ extension LinuxBootTests {
             var text = ""
             for _ in 0..<420 where launcher.isRunning {
                 text = (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? ""
-                if text.contains(marker) || text.contains("SWIFT-VMM-WAITING-FOR-CAD") { break }
+                if text.contains(marker) || text.contains("SWIFT-VMM-WAITING-FOR-POWER-BUTTON") { break }
                 sleep(1)
             }
             return text
@@ -168,8 +168,8 @@ extension LinuxBootTests {
                 print('CLIENT-REPLY: ' + reply.decode().strip())
                 """])
         }
-        let before = waitFor("SWIFT-VMM-WAITING-FOR-CAD")
-        guard before.contains("SWIFT-VMM-WAITING-FOR-CAD") else {
+        let before = waitFor("SWIFT-VMM-WAITING-FOR-POWER-BUTTON")
+        guard before.contains("SWIFT-VMM-WAITING-FOR-POWER-BUTTON") else {
             Issue.record("the guest never reached its wait: \(before.suffix(3000)) \((try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "")")
             return
         }
@@ -200,7 +200,8 @@ extension LinuxBootTests {
         launcher.waitUntilExit()
         let rest = try String(contentsOf: stdoutFile, encoding: .utf8)
         let stderr = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-        #expect(rest.contains("SWIFT-VMM-GOT-SIGINT"), "Ctrl-Alt-Del reached init: \(rest.suffix(2000))")
+        #expect(rest.contains("SWIFT-VMM-GOT-POWER-BUTTON"), "the ACPI power button reached init: \(rest.suffix(2000))")
+        #expect(stderr.contains("asking the guest to shut down (the ACPI power button)"), "\(stderr.suffix(2000))")
         #expect(launcher.terminationStatus == 0, "graceful shutdown is a success: \(stderr.suffix(3000))")
         let finalStatus = try String(contentsOf: status, encoding: .utf8)
         #expect(finalStatus.contains("\"phase\": \"Succeeded\"") && finalStatus.contains("SIGTERM"), "\(finalStatus)")

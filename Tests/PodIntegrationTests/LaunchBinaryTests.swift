@@ -119,6 +119,11 @@ func parseJSON(_ text: String) throws -> [String: Any] {
         let missing = try runLaunch(["--vmi", "/nonexistent/vmi.yaml", "--dry-run"])
         #expect(missing.status == 64)
         #expect(missing.stderr.contains("--vmi: cannot read '/nonexistent/vmi.yaml'"))
+        let shutdown = try runLaunch(["--vmi", Self.kernelBoot, "--dry-run", "--shutdown", "reset"])
+        #expect(shutdown.status == 64)
+        #expect(shutdown.stderr.contains("--shutdown: expected one of auto, acpi-power-button, ctrl-alt-del, got 'reset'"),
+                "\(shutdown.stderr)")
+        #expect(try runLaunch(["--vmi", Self.kernelBoot, "--dry-run", "--shutdown", "ctrl-alt-del"]).status == 0)
     }
 
     /// A VMI whose kernel is not in the pod fails before anything is created (the kernel is read

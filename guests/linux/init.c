@@ -4,7 +4,8 @@
 // (0xC0000000 through /dev/mem), then ends the VM: power-off through ACPI, or, when the kernel runs
 // without ACPI (`swifttest_end=reboot` on its command line, passed to init's environment), a reboot
 // that `reboot=k` turns into an i8042 reset. With `swifttest_end=cad` it first waits for
-// Ctrl-Alt-Del (CAD disabled, so the kernel sends init SIGINT), the graceful-shutdown path.
+// Ctrl-Alt-Del (CAD disabled, so the kernel sends init SIGINT), the graceful-shutdown path; with
+// `swifttest_end=button` it waits for the ACPI power button instead (init_button.c).
 // With `swifttest_virtio=1` it also exercises the virtio devices: 16 bytes from /dev/hwrng, the
 // marker the host put at the start of /dev/vda, a write at offset 4096 of /dev/vda (fsync'd), and a
 // write to the read-only /dev/vdb that must be refused. When /dev/vdc exists it holds an ext4 file
@@ -91,6 +92,7 @@ static void ext4_checks(void) {
 #include "init_console.c"   // swifttest_console=1: a line each way over /dev/hvc0 (virtio console)
 #include "init_launch.c"   // swifttest_launch=1: the disks `vmm launch` prepared from a VMI
 #include "init_bench.c"   // swifttest_bench=blk: timed O_DIRECT reads from /dev/vda
+#include "init_button.c"   // swifttest_end=button: wait for the ACPI power button
 
 static volatile sig_atomic_t got_sigint;
 static void on_sigint(int signo) { (void)signo; got_sigint = 1; }
@@ -133,6 +135,7 @@ int main(int argc, char **argv) {
         printf("SWIFT-VMM-GOT-SIGINT\n");
         fflush(stdout);
     }
+    if (end && strcmp(end, "button") == 0) wait_for_power_button();
     sync();
     reboot(end && strcmp(end, "reboot") == 0 ? RB_AUTOBOOT : RB_POWER_OFF);
     for (;;) pause();
