@@ -23,6 +23,15 @@ public enum BootImage: Sendable {
         return !cmdline.split(separator: " ").contains("acpi=off")
     }
 
+    /// The same image with its byte arrays emptied (the command line, load address and mode kept).
+    public var withoutBytes: BootImage {
+        switch self {
+        case .elf: .elf(bytes: [])
+        case let .flat(_, address, mode): .flat(bytes: [], loadAddress: address, mode: mode)
+        case let .linux(_, initrd, cmdline): .linux(kernel: [], initrd: initrd.map { _ in [] }, cmdline: cmdline)
+        }
+    }
+
     /// Chooses by content: an ELF magic means ELF, anything else is a flat binary.
     public static func detect(_ bytes: [UInt8], loadAddress: GuestAddress? = nil, mode: X86EntryState.Mode? = nil) -> BootImage {
         if bytes.count >= 4, bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46 {
@@ -97,6 +106,9 @@ public struct MachineConfiguration: Sendable {
     public var bootTimerLog: (@Sendable (String) -> Void)? = nil
     /// CPUID changes (see CPUTemplate); `.host` changes nothing.
     public var cpuTemplate: CPUTemplate
+    /// Once every vCPU runs, release this process's resident start-up pages (StartupPages): the
+    /// `vmm` binary does, an embedder whose process does more than run one VM may not want to.
+    public var releaseStartupPages = false
     public var logger: Logger
 
     public init(memorySize: UInt64 = 128 << 20, vcpuCount: Int = 1, image: BootImage,
@@ -108,6 +120,15 @@ public struct MachineConfiguration: Sendable {
         self.cpuTemplate = cpuTemplate
         self.serialSink = serialSink
         self.logger = logger
+    }
+}
+
+extension MachineConfiguration {
+    /// This configuration with `image.withoutBytes`.
+    public var withoutImageBytes: MachineConfiguration {
+        var c = self
+        c.image = image.withoutBytes
+        return c
     }
 }
 

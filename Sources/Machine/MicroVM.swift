@@ -11,6 +11,9 @@ public final class MicroVM: Sendable {
     /// Where KVM puts its real-mode TSS on Intel (three pages just below the BIOS area, outside RAM).
     static let kvmTSSAddress = GuestAddress(0xFFFB_D000)
 
+    /// The configuration as given, except the image's bytes (`BootImage.withoutBytes`): they are
+    /// in guest memory once loaded, and a kept copy (16 MiB for a vmlinux) would be most of the
+    /// VMM's own memory for the VM's whole life.
     public let configuration: MachineConfiguration
     public let kvm: KVM
     public let vm: VirtualMachine
@@ -55,7 +58,7 @@ public final class MicroVM: Sendable {
     public init(configuration c: MachineConfiguration, extraPortDevices: [AddressBus.Entry],
                 mmioDevices: [AddressBus.Entry]) throws(MachineError) {
         let constructionStart = BootTimestamp.now()   // what boot times are measured from
-        configuration = c
+        configuration = c.withoutImageBytes
         logger = c.logger
         guard c.memorySize >= FlatX86Layout.minimumRAM, c.memorySize % 4096 == 0 else {
             throw .invalidConfiguration(field: "memory", expected: "a multiple of 4 KiB, at least 1 MiB (got \(c.memorySize) bytes)")
@@ -351,6 +354,12 @@ public final class MicroVM: Sendable {
                 throw .thread(name: thread.name, errno: r)
             }
             threads.append(thread)
+        }
+        if configuration.releaseStartupPages {
+            switch StartupPages.release() {
+            case let .success(bytes): logger.debug("released \(bytes >> 10) KiB of start-up pages")
+            case let .failure(errno): logger.info("start-up pages not released: \(errno)")
+            }
         }
         for t in threads { t.join() }
         return exitReason.withLock { $0 } ?? .stopped(reason: "no exit reason recorded")

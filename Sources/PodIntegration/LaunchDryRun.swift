@@ -21,6 +21,8 @@ public struct LaunchRequest: Sendable {
     public var cpuTemplate: CPUTemplate = .host
     /// `--shutdown`: how SIGTERM asks the guest to shut down.
     public var shutdownMethod: GuestShutdownMethod = .auto
+    /// `--keep-startup-pages` off: release the start-up pages once the vCPUs run.
+    public var releaseStartupPages = false
     public var logger = Logger(label: "vmm-launch")
     public init(vmiPath: String?, dryRun: Bool, blockVolumes: [String] = []) {
         self.vmiPath = vmiPath; self.dryRun = dryRun; self.blockVolumes = blockVolumes
@@ -76,9 +78,10 @@ public enum PodLauncher {
         }
         for n in resolved.notes { err("note: \(n)") }
         guard request.dryRun else {
-            let options = LaunchRunOptions(statusFile: request.statusFile ?? defaultStatusFile(resolved.configuration),
+            var options = LaunchRunOptions(statusFile: request.statusFile ?? defaultStatusFile(resolved.configuration),
                                            cpuTemplate: request.cpuTemplate, shutdownMethod: request.shutdownMethod,
                                            logger: request.logger)
+            options.releaseStartupPages = request.releaseStartupPages
             let outcome = LaunchRunner.run(resolved.configuration, options: options)
             if outcome.exitStatus != 0 { err("vmm launch: \(outcome)") }
             return outcome.exitStatus

@@ -13,28 +13,42 @@ public struct LaunchPreparationError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(field): \(message)" }
 }
 
-/// What the machine is built from at each (re)boot; the networks stay up across guest reboots.
-struct PreparedLaunch: Sendable {
+/// The kernel and initrd bytes for one boot. Not kept across the VM's life: once loaded they are
+/// in guest memory, and a guest reboot reads the files again (16 MiB for a vmlinux is more than
+/// everything else the launcher holds).
+struct BootFiles: Sendable {
     let kernel: [UInt8]
     let initrd: [UInt8]?
+}
+
+/// What the machine is built from at each (re)boot; the networks stay up across guest reboots.
+struct PreparedLaunch: Sendable {
+    let kernelPath: String
+    let initrdPath: String?
     let commandLine: String
     let configuration: LaunchConfiguration
     let disks: [DiskConfiguration]
     let nets: [NetConfiguration]
     let networks: [PodNetwork]
     let cpuTemplate: CPUTemplate
+    let releaseStartupPages: Bool
     let logger: Logger
 
-    func machine(boot: Int) -> MachineConfiguration {
+    func readBootFiles() throws(LaunchPreparationError) -> BootFiles {
+        try LaunchPreparation.readBootFiles(kernelPath: kernelPath, initrdPath: initrdPath)
+    }
+
+    func machine(boot: Int, files: BootFiles) -> MachineConfiguration {
         let c = configuration
         let toStdout = c.console.serialToStdout
         let sink: SerialSink = { byte in if toStdout { LaunchOutput.serialByte(byte) } }
         var m = MachineConfiguration(memorySize: c.memoryBytes, vcpuCount: c.cpu.vcpus,
-                                     image: BootImage.linux(kernel: kernel, initrd: initrd, cmdline: commandLine),
+                                     image: BootImage.linux(kernel: files.kernel, initrd: files.initrd, cmdline: commandLine),
                                      cpuTemplate: cpuTemplate, serialSink: sink, logger: logger)
         m.disks = disks
         m.net = nets
         m.rng = c.rng
+        m.releaseStartupPages = releaseStartupPages
         m.serialSocketPath = c.console.serialSocketPath
         if let path = c.console.virtioConsoleSocketPath { m.console = Machine.ConsoleConfiguration.socket(path: path) }
         return m
@@ -51,11 +65,10 @@ enum LaunchOutput {
 
 enum LaunchPreparation {
     static func prepare(_ c: LaunchConfiguration, options: LaunchRunOptions,
-                        log: @escaping @Sendable (String) -> Void) throws(LaunchPreparationError) -> PreparedLaunch {
-        let kernel = try read(c.boot.kernelPath, field: "spec.domain.firmware.kernelBoot.kernelPath")
-        let initrd = try c.boot.initrdPath.map { (path) throws(LaunchPreparationError) in
-            try read(path, field: "spec.domain.firmware.kernelBoot.initrdPath")
-        }
+                        log: @escaping @Sendable (String) -> Void) throws(LaunchPreparationError) -> (PreparedLaunch, BootFiles) {
+        // Read first: a missing kernel fails before anything in the pod changes. These bytes serve
+        // the first boot; reboots read the files again.
+        let files = try readBootFiles(kernelPath: c.boot.kernelPath, initrdPath: c.boot.initrdPath)
         var disks: [DiskConfiguration] = []
         for (i, disk) in c.disks.enumerated() {
             disks.append(try prepareDisk(disk, index: i, identity: identity(c)))
@@ -78,9 +91,19 @@ enum LaunchPreparation {
                 throw LaunchPreparationError(field: field, message: "pod network: \(error)")
             }
         }
-        return PreparedLaunch(kernel: kernel, initrd: initrd, commandLine: c.boot.commandLine, configuration: c,
-                              disks: disks, nets: nets, networks: networks, cpuTemplate: options.cpuTemplate,
-                              logger: options.logger)
+        let prepared = PreparedLaunch(kernelPath: c.boot.kernelPath, initrdPath: c.boot.initrdPath,
+                                      commandLine: c.boot.commandLine, configuration: c, disks: disks, nets: nets,
+                                      networks: networks, cpuTemplate: options.cpuTemplate,
+                                      releaseStartupPages: options.releaseStartupPages, logger: options.logger)
+        return (prepared, files)
+    }
+
+    static func readBootFiles(kernelPath: String, initrdPath: String?) throws(LaunchPreparationError) -> BootFiles {
+        let kernel = try read(kernelPath, field: "spec.domain.firmware.kernelBoot.kernelPath")
+        let initrd = try initrdPath.map { (path) throws(LaunchPreparationError) in
+            try read(path, field: "spec.domain.firmware.kernelBoot.initrdPath")
+        }
+        return BootFiles(kernel: kernel, initrd: initrd)
     }
 
     static func identity(_ c: LaunchConfiguration) -> CloudInitIdentity {

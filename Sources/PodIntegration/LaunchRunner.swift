@@ -41,6 +41,8 @@ public struct LaunchRunOptions: Sendable {
     /// How SIGTERM asks the guest to shut down (`auto`: the ACPI power button, Ctrl-Alt-Del when the
     /// guest runs without ACPI).
     public var shutdownMethod: GuestShutdownMethod
+    /// MachineConfiguration.releaseStartupPages for every boot (the `vmm` binary sets it).
+    public var releaseStartupPages = false
     public var logger: Logger
     public init(statusFile: String?, cpuTemplate: CPUTemplate = .host, resolvConfPath: String = "/etc/resolv.conf",
                 shutdownMethod: GuestShutdownMethod = .auto, logger: Logger = Logger(label: "vmm-launch")) {
@@ -109,8 +111,9 @@ public enum LaunchRunner {
         status.set(.scheduled, reason: "VMI \(c.namespace)/\(c.name): \(c.cpu.vcpus) vCPUs, \(c.memoryBytes >> 20) MiB")
 
         let prepared: PreparedLaunch
+        var firstBootFiles: BootFiles?
         do {
-            prepared = try LaunchPreparation.prepare(c, options: options, log: log)
+            (prepared, firstBootFiles) = try LaunchPreparation.prepare(c, options: options, log: log)
         } catch {
             status.set(.failed, reason: "preparing the VM: \(error)")
             return .launchFailed("\(error)")
@@ -122,7 +125,7 @@ public enum LaunchRunner {
             boots += 1
             let machine: MicroVM
             do {
-                machine = try MicroVM(configuration: prepared.machine(boot: boots))
+                machine = try buildMachine(prepared, boot: boots, firstBootFiles: &firstBootFiles)
             } catch {
                 status.set(.failed, reason: "building the VM: \(error)")
                 return .launchFailed("\(error)")
@@ -156,5 +159,18 @@ public enum LaunchRunner {
                 return hard || terminatingNow ? .stoppedHard(reason) : .launchFailed(reason)
             }
         }
+    }
+
+    /// The machine for one boot: the first uses the files preparation read, later ones (after a
+    /// guest reboot) read them again. A function of its own so the bytes are released on return.
+    static func buildMachine(_ prepared: PreparedLaunch, boot: Int, firstBootFiles: inout BootFiles?) throws -> MicroVM {
+        let files: BootFiles
+        if let first = firstBootFiles {
+            files = first
+            firstBootFiles = nil
+        } else {
+            files = try prepared.readBootFiles()
+        }
+        return try MicroVM(configuration: prepared.machine(boot: boot, files: files))
     }
 }

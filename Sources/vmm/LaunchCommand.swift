@@ -44,6 +44,9 @@ struct LaunchCommand: ParsableCommand {
     @Option(name: .long, help: "How SIGTERM asks the guest to shut down: auto (default: the ACPI power button, Ctrl-Alt-Del without ACPI), acpi-power-button or ctrl-alt-del.")
     var shutdown: String = "auto"
 
+    @Flag(name: .long, help: "Keep the start-up code mapped once the vCPUs run (by default its pages are released from the resident set).")
+    var keepStartupPages = false
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "notice"
 
@@ -64,6 +67,7 @@ struct LaunchCommand: ParsableCommand {
         request.statusFile = statusFile
         request.cpuTemplate = CPUTemplate.named(cpuTemplate) ?? .host
         request.shutdownMethod = GuestShutdownMethod(rawValue: shutdown) ?? .auto
+        request.releaseStartupPages = !keepStartupPages
         var logger = Logger(label: "vmm-launch")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .notice
         request.logger = logger

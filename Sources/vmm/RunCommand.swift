@@ -68,6 +68,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "warning"
 
+    @Flag(name: .long, help: "Keep the start-up code mapped once the vCPUs run (by default its pages are released from the resident set).")
+    var keepStartupPages = false
+
     func validate() throws {
         guard memory >= 1, memory <= (1 << 20) else {
             throw ValidationError("--memory: expected MiB between 1 and 1048576, got \(memory)")
@@ -94,6 +97,35 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        let machine: MicroVM
+        do { machine = try makeMachine() } catch let e as ValidationError { throw e } catch let e as ExitCode { throw e } catch {
+            printError("vmm: \(error)")
+            throw ExitCode(1)
+        }
+        let consoleTakesStdin = ConsoleOption.takesStdin(machine.configuration.console)
+        let terminal = TerminalMode(fd: STDIN_FILENO)
+        let exit: MachineExit
+        do {
+            StopSignals.install { [weak machine] name in machine?.requestStop(.stopped(reason: name)) }
+            if let pty = machine.console?.ptyPath { printError("vmm: virtio console on \(pty)") }
+            if serialInput == "stdin" || consoleTakesStdin { terminal.enterRaw() }
+            exit = try machine.run()
+            terminal.restore()
+        } catch {
+            terminal.restore()
+            printError("vmm: \(error)")
+            throw ExitCode(1)
+        }
+        switch exit {
+        case .guestError, .stopped: printError("vmm: \(exit)")
+        default: break
+        }
+        throw ExitCode(exit.processStatus)
+    }
+
+    /// Reads the images and builds the machine. A function of its own so that the kernel and initrd
+    /// bytes are released when it returns: the machine keeps no copy, and neither may `run()`.
+    private func makeMachine() throws -> MicroVM {
         let bytes: [UInt8]
         do { bytes = try readFile(kernel) } catch {
             throw ValidationError("--kernel: cannot read '\(kernel)': \(error)")
@@ -126,25 +158,8 @@ struct RunCommand: ParsableCommand {
         config.disks = try disk.map(parseDisk)
         config.rng = rng
         config.net = try net.map(parseNet)
-        let terminal = TerminalMode(fd: STDIN_FILENO)
-        let exit: MachineExit
-        do {
-            let machine = try MicroVM(configuration: config)
-            StopSignals.install { [weak machine] name in machine?.requestStop(.stopped(reason: name)) }
-            if let pty = machine.console?.ptyPath { printError("vmm: virtio console on \(pty)") }
-            if serialInput == "stdin" || consoleTakesStdin { terminal.enterRaw() }
-            exit = try machine.run()
-            terminal.restore()
-        } catch {
-            terminal.restore()
-            printError("vmm: \(error)")
-            throw ExitCode(1)
-        }
-        switch exit {
-        case .guestError, .stopped: printError("vmm: \(exit)")
-        default: break
-        }
-        throw ExitCode(exit.processStatus)
+        config.releaseStartupPages = !keepStartupPages
+        return try MicroVM(configuration: config)
     }
 }
 

@@ -21,6 +21,8 @@ public enum GuestProgram: String, CaseIterable, Sendable {
     case tripleFault = "triple_fault"
     case serialHello = "serial_hello"
     case serialEcho = "serial_echo"
+    /// A PVH kernel that halts forever with interrupts off (ELF only): a guest that costs nothing.
+    case pvhIdle = "pvh_idle"
     /// A CPL3 virtio-mmio driver that breaks every rule (guests/hostile_virtio.c): ELF only.
     case hostileVirtio = "hostile_virtio"
     // Boot-protocol probes (guests/probe/): booted as Linux kernels, they check their entry state
@@ -37,7 +39,7 @@ public enum GuestProgram: String, CaseIterable, Sendable {
     /// offset 0 of its segment).
     public var hasELF: Bool { ![.helloReal, .probeMultibootAOut, .probeBzImage].contains(self) }
     /// The PVH, boot_params and multiboot probes are only built as ELF files.
-    public var hasFlatBinary: Bool { ![.probePVH, .probeBootParams, .probeMultiboot, .hostileVirtio].contains(self) }
+    public var hasFlatBinary: Bool { ![.probePVH, .probeBootParams, .probeMultiboot, .hostileVirtio, .pvhIdle].contains(self) }
     public var elfFileName: String { rawValue + ".elf" }
     public var flatFileName: String { rawValue + ".bin" }
 }
