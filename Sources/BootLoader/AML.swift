@@ -38,12 +38,21 @@ public enum AML {
     static let scopeOp: UInt8 = 0x10
     static let bufferOp: UInt8 = 0x11
     static let packageOp: UInt8 = 0x12
+    static let methodOp: UInt8 = 0x14
     static let dualNamePrefix: UInt8 = 0x2E
     static let multiNamePrefix: UInt8 = 0x2F
     static let extOpPrefix: UInt8 = 0x5B
+    static let opRegionOp: UInt8 = 0x80   // after extOpPrefix
+    static let fieldOp: UInt8 = 0x81      // after extOpPrefix
     static let deviceOp: UInt8 = 0x82   // after extOpPrefix
     static let rootChar: UInt8 = 0x5C   // '\'
     static let parentPrefixChar: UInt8 = 0x5E   // '^'
+    static let local0Op: UInt8 = 0x60
+    static let arg0Op: UInt8 = 0x68
+    static let storeOp: UInt8 = 0x70
+    static let andOp: UInt8 = 0x7B
+    static let notifyOp: UInt8 = 0x86
+    static let ifOp: UInt8 = 0xA0
     static let onesOp: UInt8 = 0xFF
 
     // MARK: - Names
@@ -98,11 +107,18 @@ public enum AML {
         for extra in 1...3 {
             let total = bodyLength + 1 + extra
             guard total < 1 << (4 + 8 * extra) else { continue }
-            var bytes = [UInt8(extra << 6) | UInt8(total & 0xF)]
-            for i in 0..<extra { bytes.append(UInt8(truncatingIfNeeded: total >> (4 + 8 * i))) }
-            return bytes
+            return pkgLengthBytes(total, following: extra)
         }
         throw .lengthTooLarge(bodyLength)
+    }
+
+    /// PkgLength's multi-byte layout for `value` with `following` (1-3) bytes after the lead byte:
+    /// the lead byte holds the count in bits 7-6 and the value's low nibble, each following byte 8
+    /// more bits.
+    static func pkgLengthBytes(_ value: Int, following: Int) -> [UInt8] {
+        var bytes = [UInt8(following << 6) | UInt8(value & 0xF)]
+        for i in 0..<following { bytes.append(UInt8(truncatingIfNeeded: value >> (4 + 8 * i))) }
+        return bytes
     }
 
     /// An Integer with the shortest encoding: ZeroOp, OneOp, OnesOp (all 64 bits set: the DSDT is

@@ -1,19 +1,9 @@
 // The AML terms a control method needs (ACPI 6.5 §20.2.5): operation regions and fields (a
 // register the interpreter reads), Method, If, And, Store and Notify. Enough for the Generic
 // Event Device's `_EVT`, which reads the VMM's event register and notifies the power button; each
-// function returns one encoded term, as in AML.swift.
+// function returns one encoded term, as in AML.swift (whose opcode table lists theirs too).
 
 extension AML {
-    static let methodOp: UInt8 = 0x14
-    static let storeOp: UInt8 = 0x70
-    static let andOp: UInt8 = 0x7B
-    static let notifyOp: UInt8 = 0x86
-    static let ifOp: UInt8 = 0xA0
-    static let local0Op: UInt8 = 0x60
-    static let arg0Op: UInt8 = 0x68
-    static let opRegionOp: UInt8 = 0x80   // after extOpPrefix
-    static let fieldOp: UInt8 = 0x81      // after extOpPrefix
-
     /// Address spaces of an OperationRegion (ACPI 6.5 §19.6.100).
     public enum RegionSpace: UInt8, Sendable { case systemMemory = 0, systemIO = 1 }
 
@@ -51,10 +41,7 @@ extension AML {
     static func fieldWidth(_ bits: Int) throws(AMLError) -> [UInt8] {
         guard bits > 0, bits < 1 << 28 else { throw .lengthTooLarge(bits) }
         if bits <= 0x3F { return [UInt8(bits)] }
-        let extra = bits < 1 << 12 ? 1 : bits < 1 << 20 ? 2 : 3
-        var bytes = [UInt8(extra << 6) | UInt8(bits & 0xF)]
-        for i in 0..<extra { bytes.append(UInt8(truncatingIfNeeded: bits >> (4 + 8 * i))) }
-        return bytes
+        return pkgLengthBytes(bits, following: bits < 1 << 12 ? 1 : bits < 1 << 20 ? 2 : 3)
     }
 
     /// Method(name, argCount, Serialized or NotSerialized){terms}: MethodOp PkgLength NameString

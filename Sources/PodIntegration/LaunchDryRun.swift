@@ -78,10 +78,9 @@ public enum PodLauncher {
         }
         for n in resolved.notes { err("note: \(n)") }
         guard request.dryRun else {
-            var options = LaunchRunOptions(statusFile: request.statusFile ?? defaultStatusFile(resolved.configuration),
+            let options = LaunchRunOptions(statusFile: request.statusFile ?? defaultStatusFile(resolved.configuration),
                                            cpuTemplate: request.cpuTemplate, shutdownMethod: request.shutdownMethod,
-                                           logger: request.logger)
-            options.releaseStartupPages = request.releaseStartupPages
+                                           releaseStartupPages: request.releaseStartupPages, logger: request.logger)
             let outcome = LaunchRunner.run(resolved.configuration, options: options)
             if outcome.exitStatus != 0 { err("vmm launch: \(outcome)") }
             return outcome.exitStatus

@@ -42,13 +42,15 @@ public struct LaunchRunOptions: Sendable {
     /// guest runs without ACPI).
     public var shutdownMethod: GuestShutdownMethod
     /// MachineConfiguration.releaseStartupPages for every boot (the `vmm` binary sets it).
-    public var releaseStartupPages = false
+    public var releaseStartupPages: Bool
     public var logger: Logger
     public init(statusFile: String?, cpuTemplate: CPUTemplate = .host, resolvConfPath: String = "/etc/resolv.conf",
-                shutdownMethod: GuestShutdownMethod = .auto, logger: Logger = Logger(label: "vmm-launch")) {
+                shutdownMethod: GuestShutdownMethod = .auto, releaseStartupPages: Bool = false,
+                logger: Logger = Logger(label: "vmm-launch")) {
         self.statusFile = statusFile
         self.cpuTemplate = cpuTemplate
         self.shutdownMethod = shutdownMethod
+        self.releaseStartupPages = releaseStartupPages
         self.resolvConfPath = resolvConfPath
         self.logger = logger
     }
